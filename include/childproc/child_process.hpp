@@ -1,0 +1,134 @@
+// spawn() and ChildProcess: Node's child_process.spawn for a libuv loop.
+#pragma once
+
+#include <uv.h>
+
+#include <childproc/error.hpp>
+#include <childproc/event_emitter.hpp>
+#include <childproc/options.hpp>
+#include <childproc/signals.hpp>
+#include <childproc/stream.hpp>
+
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace childproc {
+
+struct SpawnPlan;
+struct SpawnAccess;
+
+/// The child started (emitted from the loop, before any data or exit).
+struct SpawnEvent {};
+/// The child exited or was killed: exactly one of `code` and `signal` is set. Its
+/// stdio may still be open (a grandchild can hold it); wait for CloseEvent for that.
+struct ExitEvent {
+  std::optional<int> code;
+  std::optional<int> signal;
+};
+
+/// A running (or finished) child, Node's ChildProcess. Events, in order: SpawnEvent,
+/// ExitEvent, CloseEvent (after exit and after every readable stdio stream closed);
+/// ErrorEvent may come at any point. A failed spawn gives ErrorEvent then CloseEvent
+/// with code -errno, and no SpawnEvent or ExitEvent.
+///
+/// It keeps itself alive until CloseEvent has been emitted and its libuv handles are
+/// closed, so dropping every shared_ptr right after spawn() is safe. All calls from
+/// the loop's thread.
+class ChildProcess final : public EventEmitter<SpawnEvent, ExitEvent, CloseEvent, ErrorEvent>,
+                           public std::enable_shared_from_this<ChildProcess> {
+public:
+  ~ChildProcess();
+
+  /// The process id; empty when the spawn failed.
+  std::optional<int> pid() const noexcept { return pid_; }
+  /// The exit code once exited normally (-errno after a failed spawn), else empty.
+  std::optional<int> exit_code() const noexcept { return exit_code_; }
+  /// The signal that ended the child, else empty.
+  std::optional<int> signal_code() const noexcept { return signal_code_; }
+  /// True once kill() (or timeout/cancellation) delivered a signal to the child.
+  bool killed() const noexcept { return killed_; }
+  /// True when `timeout` expired and the child was sent `kill_signal`.
+  bool timed_out() const noexcept { return timed_out_; }
+  /// The program run (the shell for shell commands).
+  const std::string& spawnfile() const noexcept { return file_; }
+  /// The full argv, argv[0] included.
+  const std::vector<std::string>& spawnargs() const noexcept { return args_; }
+
+  /// The parent's end of fd 0, 1, 2 (null where that slot is not a pipe).
+  const std::shared_ptr<Stream>& std_in() const noexcept { return stdio(0); }
+  const std::shared_ptr<Stream>& std_out() const noexcept { return stdio(1); }
+  const std::shared_ptr<Stream>& std_err() const noexcept { return stdio(2); }
+  /// The parent's end of fd `i`; null where it is not a pipe or out of range.
+  const std::shared_ptr<Stream>& stdio(std::size_t i) const noexcept;
+
+  /// Sends `signal` (default SIGTERM) to the child. False, and nothing sent, when
+  /// there is no live child (spawn failed, or already exited and reaped).
+  bool kill(Signal signal = Signal());
+
+  /// Keep the loop alive for this child (the default) / let the loop end without
+  /// waiting for it. unref() also releases the child's stdio streams, unlike Node.
+  void ref() noexcept;
+  void unref() noexcept;
+
+  uv_loop_t* loop() const noexcept { return loop_; }
+
+private:
+  friend struct SpawnAccess;
+  explicit ChildProcess(uv_loop_t* loop);
+
+  void start(const SpawnPlan& plan);
+  void emit_spawn();
+  void on_exit(int64_t status, int term_signal);
+  void on_timeout();
+  void on_abort();
+  void report_error(const Error& error);
+  void maybe_close();
+  void close_handle(uv_handle_t* handle);
+  void release_if_done();
+
+  uv_loop_t* loop_;
+  uv_process_t process_{};
+  uv_timer_t defer_{};
+  uv_timer_t timer_{};
+  uv_async_t async_{};
+  bool timer_used_ = false;
+  bool async_used_ = false;
+  std::unique_ptr<std::stop_callback<std::function<void()>>> stop_cb_;
+
+  std::string file_;
+  std::vector<std::string> args_;
+  std::vector<std::shared_ptr<Stream>> stdio_;
+  std::optional<int> pid_;
+  std::optional<int> exit_code_;
+  std::optional<int> signal_code_;
+  Error spawn_error_;
+  Signal kill_signal_;
+  bool killed_ = false;
+  bool timed_out_ = false;
+  bool aborted_ = false;
+  bool spawn_emitted_ = false;
+  bool exited_ = false;
+  bool close_emitted_ = false;
+  bool refed_ = true;
+  int closes_needed_ = 1;
+  int closes_got_ = 0;
+  int open_handles_ = 0;
+  std::shared_ptr<ChildProcess> self_;  // released after CloseEvent and every handle's close
+};
+
+/// Starts `file` with `args` (argv[1...]) on `loop`. Throws `InvalidArgument` (or a
+/// subclass) for arguments that are wrong before anything starts: an empty file, a
+/// NUL byte in a string, a negative timeout, a bad fd. Failures of the OS (ENOENT,
+/// EACCES, a bad cwd, EMFILE, EPERM) arrive as ErrorEvent then CloseEvent.
+std::shared_ptr<ChildProcess> spawn(uv_loop_t* loop, std::string_view file,
+                                    const std::vector<std::string>& args = {},
+                                    const SpawnOptions& options = {});
+/// As above, on uv_default_loop().
+std::shared_ptr<ChildProcess> spawn(std::string_view file, const std::vector<std::string>& args = {},
+                                    const SpawnOptions& options = {});
+
+}  // namespace childproc

@@ -1,0 +1,10 @@
+// childproc: Node's child_process for C++ programs on a libuv loop. Includes every layer.
+#pragma once
+
+#include <childproc/child_process.hpp>
+#include <childproc/error.hpp>
+#include <childproc/event_emitter.hpp>
+#include <childproc/exec.hpp>
+#include <childproc/options.hpp>
+#include <childproc/signals.hpp>
+#include <childproc/stream.hpp>

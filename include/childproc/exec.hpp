@@ -1,0 +1,98 @@
+// exec() and exec_file(): run a child to completion, buffer its output, call back once.
+#pragma once
+
+#include <uv.h>
+
+#include <childproc/child_process.hpp>
+#include <childproc/error.hpp>
+#include <childproc/signals.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <variant>
+#include <vector>
+
+namespace childproc {
+
+/// Options of exec() and exec_file(); all optional.
+struct ExecOptions {
+  std::optional<std::string> cwd;
+  /// Replaces the environment when set.
+  std::optional<Env> env;
+  std::optional<int> uid;
+  std::optional<int> gid;
+  /// Empty: the call's default (exec: /bin/sh, exec_file: no shell). As SpawnOptions.
+  std::optional<std::variant<bool, std::string>> shell;
+  /// Kill with `kill_signal` after this long (0: never).
+  std::chrono::milliseconds timeout{0};
+  Signal kill_signal{};
+  /// Bytes kept per stream (stdout and stderr each). Past it the child is killed with
+  /// `kill_signal`, exactly `max_buffer` bytes are kept, and the error is
+  /// errc::max_buffer_exceeded. Node's default since v12: 1 MiB.
+  std::size_t max_buffer = 1024 * 1024;
+  /// Requesting stop kills the child; the callback runs at once with errc::aborted.
+  std::stop_token stop_token;
+};
+
+/// What went wrong in an exec; empty (false) on success. Node's exec error object.
+class ExecError {
+public:
+  /// The child's exit code, when it exited (non-zero for an error).
+  std::optional<int> exit_code;
+  /// The signal that ended the child, when one did.
+  std::optional<int> signal;
+  /// True when the child was signalled by childproc (timeout, max_buffer, cancel).
+  bool killed = false;
+  /// The command: exec's string, or exec_file's file and args joined by spaces.
+  std::string cmd;
+  /// errc::command_failed, max_buffer_exceeded, timed_out, aborted, or the spawn errno
+  /// (compare with std::errc::no_such_file_or_directory, ...).
+  std::error_code code;
+  /// For spawn errors: "spawn <file>" and the file, as in Node's error.
+  std::string syscall;
+  std::string path;
+
+  /// Node's message: "Command failed: <cmd>\n<stderr>", "spawn ls ENOENT",
+  /// "stdout maxBuffer length exceeded", "The operation was aborted".
+  const std::string& message() const noexcept { return message_; }
+  /// The signal's name ("SIGTERM"), or empty.
+  std::string_view signal_name() const noexcept;
+  /// True when there is an error.
+  explicit operator bool() const noexcept { return static_cast<bool>(code); }
+
+  std::string message_;
+};
+
+/// Called exactly once: on close, or at once on a spawn error or cancellation.
+using ExecCallback = std::function<void(const ExecError& error, std::string out, std::string err)>;
+
+/// Runs `command` through the shell (`/bin/sh -c`, or options.shell) and buffers its
+/// output. Returns the ChildProcess; its events still fire. Throws InvalidArgument
+/// for an empty command and the other argument errors of spawn().
+std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
+                                   const ExecOptions& options, ExecCallback callback);
+std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command, ExecCallback callback);
+std::shared_ptr<ChildProcess> exec(std::string_view command, const ExecOptions& options,
+                                   ExecCallback callback);
+std::shared_ptr<ChildProcess> exec(std::string_view command, ExecCallback callback);
+
+/// Runs `file` with `args` directly (no shell unless options.shell) and buffers its
+/// output, as exec().
+std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
+                                        const std::vector<std::string>& args,
+                                        const ExecOptions& options, ExecCallback callback);
+std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
+                                        const std::vector<std::string>& args, ExecCallback callback);
+std::shared_ptr<ChildProcess> exec_file(std::string_view file, const std::vector<std::string>& args,
+                                        const ExecOptions& options, ExecCallback callback);
+std::shared_ptr<ChildProcess> exec_file(std::string_view file, const std::vector<std::string>& args,
+                                        ExecCallback callback);
+
+}  // namespace childproc

@@ -1,0 +1,75 @@
+// Options for spawn(): Node's spawn options with C++ types.
+#pragma once
+
+#include <childproc/signals.hpp>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace childproc {
+
+/// A child's environment: name -> value.
+using Env = std::map<std::string, std::string>;
+
+/// What one of the child's fds (0, 1, 2, 3, ...) is connected to.
+class Stdio {
+public:
+  enum class Kind {
+    pipe,     ///< a pipe to the parent (fd 0-2: a real pipe; fd 3+: a socketpair, both ways)
+    ignore,   ///< /dev/null for fds 0-2; left closed for fd 3 and up
+    inherit,  ///< the parent's own fd with the same number
+    fd,       ///< a parent fd, given by number
+  };
+
+  /// A pipe to the parent: the child's stdio stream in `ChildProcess::stdio(i)`.
+  static Stdio pipe() noexcept { return Stdio(Kind::pipe, -1); }
+  /// Nothing: /dev/null for fds 0-2.
+  static Stdio ignore() noexcept { return Stdio(Kind::ignore, -1); }
+  /// The parent's fd with the same number.
+  static Stdio inherit() noexcept { return Stdio(Kind::inherit, -1); }
+  /// The parent's fd `n` (must be >= 0; the parent keeps it open).
+  static Stdio fd(int n) noexcept { return Stdio(Kind::fd, n); }
+
+  Kind kind() const noexcept { return kind_; }
+  /// The parent fd for Kind::fd, else -1.
+  int fd_number() const noexcept { return fd_; }
+
+private:
+  Stdio(Kind kind, int fd) noexcept : kind_(kind), fd_(fd) {}
+  Kind kind_;
+  int fd_;
+};
+
+/// spawn()'s options. Every field is optional: `{}` runs the program with three pipes
+/// in the parent's cwd and environment.
+struct SpawnOptions {
+  /// The child's working directory (default: the parent's).
+  std::optional<std::string> cwd;
+  /// Replaces the environment when set. The program is looked up in this PATH.
+  std::optional<Env> env;
+  /// argv[0] as the child sees it (default: the file).
+  std::optional<std::string> argv0;
+  /// One entry per child fd from 0; missing entries of 0-2 are pipes. Empty: three pipes.
+  std::vector<Stdio> stdio;
+  /// Run the child in a new session (setsid), its own process group leader.
+  bool detached = false;
+  /// Run as this user / group (needs privilege; EPERM otherwise).
+  std::optional<int> uid;
+  std::optional<int> gid;
+  /// false: run `file` directly; true: `/bin/sh -c "<file> <args...>"`; a string: that shell.
+  std::variant<bool, std::string> shell = false;
+  /// Kill with `kill_signal` after this long (0: never). Must not be negative.
+  std::chrono::milliseconds timeout{0};
+  /// The signal for `timeout` and cancellation.
+  Signal kill_signal{};
+  /// Requesting stop (from any thread) kills the child with `kill_signal` and emits an
+  /// ErrorEvent with errc::aborted: Node's `signal` option (AbortSignal).
+  std::stop_token stop_token;
+};
+
+}  // namespace childproc

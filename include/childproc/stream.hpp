@@ -1,0 +1,158 @@
+// The parent's end of a child's stdio: readable (stdout, stderr), writable (stdin), or
+// both (extra slots on fd 3 and up).
+#pragma once
+
+#include <uv.h>
+
+#include <childproc/error.hpp>
+#include <childproc/event_emitter.hpp>
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace childproc {
+
+/// A chunk of bytes read from the child. The view is valid only during the call:
+/// copy what you keep.
+struct DataEvent {
+  std::string_view chunk;
+};
+/// The child closed its end: no more DataEvents.
+struct EndEvent {};
+/// `write()` returned false earlier and the queued bytes have now all been written.
+struct DrainEvent {};
+/// After `end()`: every queued byte was written and the write side is shut.
+struct FinishEvent {};
+/// The stream's fd is closed; the last event a stream emits. Also the ChildProcess's
+/// last event, which sets `code` (exit code, or -errno after a failed spawn) or
+/// `signal`; for a stream both are empty.
+struct CloseEvent {
+  std::optional<int> code;
+  std::optional<int> signal;
+};
+/// Something failed: a write to a child that is gone (EPIPE), a spawn error, a
+/// cancellation. With no listener it goes to the UnhandledHandler, never a crash.
+struct ErrorEvent {
+  Error error;
+};
+
+class Stream;
+namespace detail {
+struct StreamAccess;
+/// Where a stream reads into instead of its scratch buffer (exec collects output
+/// straight into its strings this way).
+struct ReadSink {
+  virtual ~ReadSink() = default;
+  /// A buffer to read into, at least one byte.
+  virtual std::pair<char*, std::size_t> read_buffer() = 0;
+  /// `n` bytes were read into the last buffer.
+  virtual void commit(std::size_t n) = 0;
+};
+}  // namespace detail
+
+/// One stdio pipe, Node's net.Socket in the parent. Lives while its fd is open, even
+/// with no shared_ptr left; the ChildProcess holds it too. All calls from the loop's
+/// thread.
+class Stream final
+    : public EventEmitter<DataEvent, EndEvent, DrainEvent, FinishEvent, CloseEvent, ErrorEvent>,
+      public std::enable_shared_from_this<Stream> {
+public:
+  /// Called once a write has reached the kernel (empty code) or failed.
+  using WriteCallback = std::function<void(std::error_code)>;
+
+  ~Stream();
+
+  /// True until EndEvent (or close): more data may come.
+  bool readable() const noexcept { return readable_; }
+  /// True while `write()` is accepted: not ended, not closed, writable side.
+  bool writable() const noexcept { return writable_ && !ending_ && !closing_; }
+  /// True once the fd is closed or closing.
+  bool closed() const noexcept { return closing_; }
+  /// The parent's fd, -1 after close.
+  int fd() const noexcept { return closing_ ? -1 : fd_; }
+  uv_loop_t* loop() const noexcept { return loop_; }
+
+  /// Stops reading: the data waits in the pipe and a child writing more blocks.
+  void pause();
+  /// Reads again.
+  void resume();
+  bool paused() const noexcept { return paused_; }
+
+  /// Queues `data` for the child (written at once where the pipe has room). Returns
+  /// false when the queue has reached the high-water mark: wait for DrainEvent. After
+  /// `end()` or close it writes nothing and reports the error (EPIPE) to `cb` and as
+  /// an ErrorEvent.
+  bool write(std::string_view data, WriteCallback cb = {});
+  /// As above, taking ownership so a queued remainder is not copied.
+  bool write(std::string&& data, WriteCallback cb = {});
+  /// Writes what is queued, then closes the write side: the child reads EOF.
+  /// FinishEvent, then CloseEvent (for a stream that is not also readable).
+  void end();
+  /// `write(data)` then `end()`.
+  void end(std::string_view data);
+  /// Closes now; queued writes fail with ECANCELED. CloseEvent follows.
+  void destroy();
+
+  /// Bytes queued and not yet written.
+  std::size_t writable_length() const noexcept { return queued_bytes_; }
+  /// The queue size at which `write()` starts returning false (Node's 16 KiB).
+  std::size_t high_water_mark() const noexcept { return high_water_mark_; }
+  void set_high_water_mark(std::size_t bytes) noexcept { high_water_mark_ = bytes; }
+
+  /// Whether this stream keeps its loop alive (the default) or not.
+  void ref() noexcept;
+  void unref() noexcept;
+
+private:
+  friend struct detail::StreamAccess;
+  struct Pending {
+    std::string data;
+    std::size_t offset;
+    WriteCallback cb;
+  };
+
+  Stream(uv_loop_t* loop, int fd, bool readable, bool writable, bool socket);
+  bool queue_write(std::string_view view, std::string* owned, WriteCallback cb);
+  void update_poll();
+  void on_poll(int status, int events);
+  void do_read();
+  void do_write();
+  void finish_write_side();
+  void fail(int err, const char* syscall);
+  void settle_done();
+  void start_close();
+  void on_closed();
+
+  uv_loop_t* loop_;
+  uv_poll_t poll_{};
+  int fd_;
+  bool socket_;
+  bool readable_;
+  bool writable_;
+  bool started_ = false;  // reading begins only when the owner says so
+  bool paused_ = false;
+  bool ending_ = false;
+  bool closing_ = false;
+  bool need_drain_ = false;
+  bool finish_pending_ = false;
+  int poll_events_ = 0;
+  std::size_t queued_bytes_ = 0;
+  std::size_t high_water_mark_ = 16 * 1024;
+  std::deque<Pending> queue_;
+  std::deque<WriteCallback> done_;  // written; their callbacks run from the next poll
+  detail::ReadSink* sink_ = nullptr;
+  std::function<void()> on_close_;  // the owner's close counting
+  std::shared_ptr<Stream> self_;   // held while libuv owns poll_
+};
+
+/// Node's names: stdout and stderr are readable, stdin writable; one type serves all.
+using Readable = Stream;
+using Writable = Stream;
+
+}  // namespace childproc

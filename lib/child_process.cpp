@@ -1,0 +1,467 @@
+#include "stream_access.hpp"
+
+#include <childproc/child_process.hpp>
+
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+#include <utility>
+
+namespace childproc {
+
+// Everything spawn() decided before touching the OS: validated, shell applied.
+struct SpawnPlan {
+  std::string file;  // what is executed
+  std::vector<std::string> args;  // argv, argv[0] included
+  std::optional<std::string> cwd;
+  std::optional<std::vector<std::string>> env;  // "NAME=value"
+  std::vector<Stdio> stdio;
+  unsigned flags = 0;
+  int uid = 0;
+  int gid = 0;
+  std::chrono::milliseconds timeout{0};
+  Signal kill_signal;
+  std::stop_token stop_token;
+};
+
+struct SpawnAccess {
+  static std::shared_ptr<ChildProcess> make(uv_loop_t* loop) {
+    return std::shared_ptr<ChildProcess>(new ChildProcess(loop));
+  }
+  static void start(ChildProcess& c, const SpawnPlan& plan) { c.start(plan); }
+};
+
+namespace {
+
+// Node's util.inspect of a string, enough for error messages: quoted, NUL shown.
+std::string inspect(std::string_view s) {
+  std::string out = "'";
+  for (char ch : s) {
+    if (ch == '\0') {
+      out += "\\x00";
+    } else if (ch == '\'') {
+      out += "\\'";
+    } else {
+      out += ch;
+    }
+  }
+  return out + "'";
+}
+
+void check_argument(std::string_view value, const std::string& name) {
+  if (value.find('\0') != std::string_view::npos) {
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE", "The argument '" + name +
+                                                       "' must be a string without null bytes. "
+                                                       "Received " +
+                                                       inspect(value));
+  }
+}
+
+void check_property(std::string_view value, const std::string& name) {
+  if (value.find('\0') != std::string_view::npos) {
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE", "The property '" + name +
+                                                       "' must be a string without null bytes. "
+                                                       "Received " +
+                                                       inspect(value));
+  }
+}
+
+// execvp's own default when the environment has no PATH is "/bin:/usr/bin"; we
+// promise "/usr/bin:/bin", so such a lookup is done here.
+std::string lookup_default_path(const std::string& file) {
+  if (file.find('/') != std::string::npos) return file;
+  for (const char* dir : {"/usr/bin/", "/bin/"}) {
+    std::string candidate = dir + file;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return file;
+}
+
+SpawnPlan plan_spawn(std::string_view file, const std::vector<std::string>& args,
+                     const SpawnOptions& options) {
+  if (file.empty()) {
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE", "The argument 'file' cannot be empty. Received ''");
+  }
+  check_argument(file, "file");
+  for (std::size_t i = 0; i < args.size(); ++i) check_argument(args[i], "args[" + std::to_string(i) + "]");
+  if (options.cwd) check_property(*options.cwd, "options.cwd");
+  if (options.argv0) check_property(*options.argv0, "options.argv0");
+  if (options.timeout.count() < 0) {
+    throw OutOfRange("timeout", "an unsigned integer", std::to_string(options.timeout.count()));
+  }
+  if (options.uid && *options.uid < 0) throw OutOfRange("options.uid", ">= 0", std::to_string(*options.uid));
+  if (options.gid && *options.gid < 0) throw OutOfRange("options.gid", ">= 0", std::to_string(*options.gid));
+
+  SpawnPlan plan;
+  plan.file = std::string(file);
+  std::vector<std::string> rest = args;
+  std::string shell;
+  if (const auto* b = std::get_if<bool>(&options.shell)) {
+    if (*b) shell = "/bin/sh";
+  } else {
+    shell = std::get<std::string>(options.shell);
+    check_property(shell, "options.shell");
+  }
+  if (!shell.empty()) {
+    std::string command = plan.file;
+    for (const auto& a : args) command += " " + a;
+    plan.file = shell;
+    rest = {"-c", std::move(command)};
+  }
+  plan.args.reserve(rest.size() + 1);
+  plan.args.push_back(options.argv0 ? *options.argv0 : plan.file);
+  for (auto& a : rest) plan.args.push_back(std::move(a));
+
+  if (options.env) {
+    std::vector<std::string> env;
+    env.reserve(options.env->size());
+    bool has_path = false;
+    for (const auto& [name, value] : *options.env) {
+      check_property(name, "options.env[" + inspect(name) + "]");
+      check_property(value, "options.env[" + inspect(name) + "]");
+      if (name.find('=') != std::string::npos || name.empty()) {
+        throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                              "The property 'options.env' must not have an empty name or a name "
+                              "with '='. Received " +
+                                  inspect(name));
+      }
+      has_path = has_path || name == "PATH";
+      env.push_back(name + "=" + value);
+    }
+    if (!has_path) plan.file = lookup_default_path(plan.file);
+    plan.env = std::move(env);
+  }
+
+  plan.stdio = options.stdio;
+  while (plan.stdio.size() < 3) plan.stdio.push_back(Stdio::pipe());
+  for (std::size_t i = 0; i < plan.stdio.size(); ++i) {
+    const Stdio& s = plan.stdio[i];
+    if (s.kind() == Stdio::Kind::fd && s.fd_number() < 0) {
+      throw OutOfRange("options.stdio[" + std::to_string(i) + "]", ">= 0",
+                       std::to_string(s.fd_number()));
+    }
+  }
+  plan.cwd = options.cwd;
+  if (options.detached) plan.flags |= UV_PROCESS_DETACHED;
+  if (options.uid) {
+    plan.flags |= UV_PROCESS_SETUID;
+    plan.uid = *options.uid;
+  }
+  if (options.gid) {
+    plan.flags |= UV_PROCESS_SETGID;
+    plan.gid = *options.gid;
+  }
+  plan.timeout = options.timeout;
+  plan.kill_signal = options.kill_signal;
+  plan.stop_token = options.stop_token;
+  return plan;
+}
+
+int set_nonblocking(int fd) {
+  int fl = ::fcntl(fd, F_GETFL);
+  if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+  return 0;
+}
+
+struct PipeEnds {
+  int parent = -1;
+  int child = -1;
+  bool readable = false;
+  bool writable = false;
+  bool socket = false;
+};
+
+// The child's end stays blocking: children expect blocking stdio, and a real pipe
+// (not a socketpair) lets them open /dev/stdin and /dev/stdout as a shell's child can.
+int make_pipe(std::size_t index, PipeEnds& ends) {
+  int p[2];
+  if (index >= 3) {
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) != 0) return -errno;
+    ends = {p[0], p[1], true, true, true};
+  } else {
+    if (::pipe2(p, O_CLOEXEC) != 0) return -errno;
+    ends = index == 0 ? PipeEnds{p[1], p[0], false, true, false}
+                      : PipeEnds{p[0], p[1], true, false, false};
+  }
+  return set_nonblocking(ends.parent);
+}
+
+bool cwd_is_bad(const std::string& cwd) {
+  struct stat st {};
+  return ::stat(cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || ::access(cwd.c_str(), X_OK) != 0;
+}
+
+}  // namespace
+
+ChildProcess::ChildProcess(uv_loop_t* loop) : loop_(loop) {}
+
+ChildProcess::~ChildProcess() = default;
+
+const std::shared_ptr<Stream>& ChildProcess::stdio(std::size_t i) const noexcept {
+  static const std::shared_ptr<Stream> none;
+  return i < stdio_.size() ? stdio_[i] : none;
+}
+
+void ChildProcess::start(const SpawnPlan& plan) {
+  file_ = plan.file;
+  args_ = plan.args;
+  kill_signal_ = plan.kill_signal;
+  self_ = shared_from_this();
+
+  uv_timer_init(loop_, &defer_);
+  defer_.data = this;
+  ++open_handles_;
+
+  const std::size_t n = plan.stdio.size();
+  std::vector<PipeEnds> ends(n);
+  std::vector<uv_stdio_container_t> containers(n);
+  int err = 0;
+  for (std::size_t i = 0; i < n && err == 0; ++i) {
+    const Stdio& s = plan.stdio[i];
+    switch (s.kind()) {
+      case Stdio::Kind::pipe:
+        err = make_pipe(i, ends[i]);
+        containers[i].flags = UV_INHERIT_FD;
+        containers[i].data.fd = ends[i].child;
+        break;
+      case Stdio::Kind::ignore:
+        containers[i].flags = UV_IGNORE;
+        break;
+      case Stdio::Kind::inherit:
+        containers[i].flags = UV_INHERIT_FD;
+        containers[i].data.fd = static_cast<int>(i);
+        break;
+      case Stdio::Kind::fd:
+        containers[i].flags = UV_INHERIT_FD;
+        containers[i].data.fd = s.fd_number();
+        break;
+    }
+  }
+
+  if (err == 0) {
+    std::vector<char*> argv;
+    argv.reserve(args_.size() + 1);
+    for (const auto& a : args_) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    if (plan.env) {
+      envp.reserve(plan.env->size() + 1);
+      for (const auto& e : *plan.env) envp.push_back(const_cast<char*>(e.c_str()));
+      envp.push_back(nullptr);
+    }
+    uv_process_options_t opts{};
+    opts.exit_cb = [](uv_process_t* p, int64_t status, int term_signal) {
+      static_cast<ChildProcess*>(p->data)->on_exit(status, term_signal);
+    };
+    opts.file = file_.c_str();
+    opts.args = argv.data();
+    opts.env = plan.env ? envp.data() : nullptr;
+    opts.cwd = plan.cwd ? plan.cwd->c_str() : nullptr;
+    opts.flags = plan.flags;
+    opts.stdio_count = static_cast<int>(n);
+    opts.stdio = containers.data();
+    opts.uid = static_cast<uv_uid_t>(plan.uid);
+    opts.gid = static_cast<uv_gid_t>(plan.gid);
+    process_.data = this;
+    err = uv_spawn(loop_, &process_, &opts);
+    // uv_spawn initialises the handle even when it fails, so it is always closed.
+    ++open_handles_;
+    if (err != 0) close_handle(reinterpret_cast<uv_handle_t*>(&process_));
+  }
+
+  for (auto& e : ends) {
+    if (e.child >= 0) ::close(e.child);
+  }
+
+  if (err != 0) {
+    for (auto& e : ends) {
+      if (e.parent >= 0) ::close(e.parent);
+    }
+    spawn_error_.code = uv_error(err);
+    spawn_error_.syscall = "spawn " + file_;
+    spawn_error_.path = file_;
+    spawn_error_.spawnargs.assign(args_.begin() + 1, args_.end());
+    if (plan.cwd && (err == UV_ENOENT || err == UV_ENOTDIR || err == UV_EACCES) && cwd_is_bad(*plan.cwd)) {
+      spawn_error_.text = spawn_error_.message() + " (cwd " + inspect(*plan.cwd) + ")";
+    }
+  } else {
+    pid_ = process_.pid;
+    stdio_.resize(n);
+    std::weak_ptr<ChildProcess> weak = self_;
+    for (std::size_t i = 0; i < n; ++i) {
+      const PipeEnds& e = ends[i];
+      if (e.parent < 0) continue;
+      // uv_poll_init cannot fail for a fresh pipe; if it somehow did, the fd is
+      // closed and the slot stays empty rather than counting a close never coming.
+      if (detail::StreamAccess::create(loop_, e.parent, e.readable, e.writable, e.socket, stdio_[i]) != 0) {
+        continue;
+      }
+      if (e.readable) {
+        ++closes_needed_;
+        detail::StreamAccess::on_close(*stdio_[i], [weak] {
+          if (auto c = weak.lock()) c->maybe_close();
+        });
+      }
+    }
+    if (plan.timeout.count() > 0) {
+      uv_timer_init(loop_, &timer_);
+      timer_.data = this;
+      timer_used_ = true;
+      ++open_handles_;
+      uv_timer_start(
+          &timer_, [](uv_timer_t* t) { static_cast<ChildProcess*>(t->data)->on_timeout(); },
+          static_cast<uint64_t>(plan.timeout.count()), 0);
+    }
+    if (plan.stop_token.stop_possible()) {
+      uv_async_init(loop_, &async_, [](uv_async_t* a) { static_cast<ChildProcess*>(a->data)->on_abort(); });
+      async_.data = this;
+      async_used_ = true;
+      ++open_handles_;
+      // The async handle only carries the stop to the loop: it must not keep it alive.
+      uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+      uv_async_t* async = &async_;
+      stop_cb_ = std::make_unique<std::stop_callback<std::function<void()>>>(
+          plan.stop_token, std::function<void()>([async] { uv_async_send(async); }));
+    }
+  }
+
+  uv_timer_start(
+      &defer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<ChildProcess*>(t->data);
+        auto keep = self->shared_from_this();
+        self->close_handle(reinterpret_cast<uv_handle_t*>(&self->defer_));
+        if (self->spawn_error_) {
+          self->exit_code_ = self->spawn_error_.code.value();
+          self->report_error(self->spawn_error_);
+          self->maybe_close();
+        } else {
+          self->emit_spawn();
+        }
+      },
+      0, 0);
+}
+
+void ChildProcess::emit_spawn() {
+  if (spawn_emitted_) return;
+  spawn_emitted_ = true;
+  emit(SpawnEvent{});
+  for (auto& s : stdio_) {
+    if (s) detail::StreamAccess::start(*s);
+  }
+}
+
+void ChildProcess::on_exit(int64_t status, int term_signal) {
+  auto keep = shared_from_this();
+  exited_ = true;
+  if (term_signal != 0) {
+    signal_code_ = term_signal;
+  } else {
+    exit_code_ = static_cast<int>(status);
+  }
+  emit_spawn();
+  close_handle(reinterpret_cast<uv_handle_t*>(&process_));
+  if (timer_used_) close_handle(reinterpret_cast<uv_handle_t*>(&timer_));
+  stop_cb_.reset();
+  if (async_used_) close_handle(reinterpret_cast<uv_handle_t*>(&async_));
+  // As Node: nothing written to stdin now can reach the child.
+  if (!stdio_.empty() && stdio_[0]) stdio_[0]->destroy();
+  emit(ExitEvent{exit_code_, signal_code_});
+  for (auto& s : stdio_) {
+    if (s && s->readable()) detail::StreamAccess::flush(*s);
+  }
+  maybe_close();
+}
+
+void ChildProcess::on_timeout() {
+  if (exited_) return;
+  timed_out_ = kill(kill_signal_);
+}
+
+void ChildProcess::on_abort() {
+  if (exited_ || aborted_) return;
+  if (kill(kill_signal_)) {
+    aborted_ = true;
+    report_error(Error{make_error_code(errc::aborted), {}, {}, {}, "The operation was aborted"});
+  }
+}
+
+bool ChildProcess::kill(Signal signal) {
+  if (!pid_ || exited_) return false;
+  const int err = uv_process_kill(&process_, signal.number());
+  if (err == 0) {
+    // Signal 0 only asks whether the child exists; it kills nothing.
+    if (signal.number() != 0) killed_ = true;
+    return true;
+  }
+  if (err != UV_ESRCH) report_error(Error{uv_error(err), "kill", {}, {}, {}});
+  return false;
+}
+
+void ChildProcess::report_error(const Error& error) {
+  if (emit(ErrorEvent{error}) == 0) detail::report_unhandled(error.message());
+}
+
+void ChildProcess::maybe_close() {
+  if (++closes_got_ != closes_needed_) return;
+  close_emitted_ = true;
+  emit(CloseEvent{exit_code_, signal_code_});
+  release_if_done();
+}
+
+void ChildProcess::ref() noexcept {
+  refed_ = true;
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&process_)) && pid_) {
+    uv_ref(reinterpret_cast<uv_handle_t*>(&process_));
+  }
+  if (timer_used_) uv_ref(reinterpret_cast<uv_handle_t*>(&timer_));
+  for (auto& s : stdio_) {
+    if (s) s->ref();
+  }
+}
+
+void ChildProcess::unref() noexcept {
+  refed_ = false;
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&process_)) && pid_) {
+    uv_unref(reinterpret_cast<uv_handle_t*>(&process_));
+  }
+  if (timer_used_) uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+  for (auto& s : stdio_) {
+    if (s) s->unref();
+  }
+}
+
+void ChildProcess::close_handle(uv_handle_t* handle) {
+  if (uv_is_closing(handle)) return;
+  uv_close(handle, [](uv_handle_t* h) {
+    auto* self = static_cast<ChildProcess*>(h->data);
+    --self->open_handles_;
+    self->release_if_done();
+  });
+}
+
+void ChildProcess::release_if_done() {
+  if (close_emitted_ && open_handles_ == 0 && self_) {
+    // May destroy this object: nothing may touch a member after it.
+    auto last = std::move(self_);
+  }
+}
+
+std::shared_ptr<ChildProcess> spawn(uv_loop_t* loop, std::string_view file,
+                                    const std::vector<std::string>& args, const SpawnOptions& options) {
+  SpawnPlan plan = plan_spawn(file, args, options);
+  auto child = SpawnAccess::make(loop);
+  SpawnAccess::start(*child, plan);
+  return child;
+}
+
+std::shared_ptr<ChildProcess> spawn(std::string_view file, const std::vector<std::string>& args,
+                                    const SpawnOptions& options) {
+  return spawn(uv_default_loop(), file, args, options);
+}
+
+}  // namespace childproc

@@ -1,0 +1,91 @@
+#include <childproc/error.hpp>
+
+#include <uv.h>
+
+#include <string>
+
+namespace childproc {
+namespace {
+
+class UvCategory final : public std::error_category {
+public:
+  const char* name() const noexcept override { return "libuv"; }
+  std::string message(int ev) const override { return uv_strerror(ev); }
+  // libuv's codes are -errno on POSIX, so they map onto the generic category.
+  std::error_condition default_error_condition(int ev) const noexcept override {
+    return {-ev, std::generic_category()};
+  }
+};
+
+class ChildprocCategory final : public std::error_category {
+public:
+  const char* name() const noexcept override { return "childproc"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::command_failed: return "Command failed";
+      case errc::max_buffer_exceeded: return "maxBuffer length exceeded";
+      case errc::aborted: return "The operation was aborted";
+      case errc::timed_out: return "Command timed out";
+    }
+    return "unknown childproc error";
+  }
+  std::error_condition default_error_condition(int ev) const noexcept override {
+    if (static_cast<errc>(ev) == errc::timed_out) return std::errc::timed_out;
+    if (static_cast<errc>(ev) == errc::aborted) return std::errc::operation_canceled;
+    return {ev, *this};
+  }
+};
+
+}  // namespace
+
+const std::error_category& uv_category() noexcept {
+  static const UvCategory category;
+  return category;
+}
+
+std::error_code uv_error(int err) noexcept { return {err, uv_category()}; }
+
+const std::error_category& childproc_category() noexcept {
+  static const ChildprocCategory category;
+  return category;
+}
+
+std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), childproc_category()}; }
+
+std::string code_name(const std::error_code& code) {
+  if (!code) return {};
+  if (code.category() == uv_category()) return uv_err_name(code.value());
+  if (code.category() == childproc_category()) {
+    switch (static_cast<errc>(code.value())) {
+      case errc::command_failed: return "ERR_CHILD_PROCESS_FAILED";
+      case errc::max_buffer_exceeded: return "ERR_CHILD_PROCESS_STDIO_MAXBUFFER";
+      case errc::aborted: return "ABORT_ERR";
+      case errc::timed_out: return "ETIMEDOUT";
+    }
+  }
+  if (code.category() == std::generic_category() || code.category() == std::system_category()) {
+    return uv_err_name(-code.value());
+  }
+  return code.category().name() + (":" + std::to_string(code.value()));
+}
+
+std::string Error::message() const {
+  if (!text.empty()) return text;
+  if (!code) return {};
+  std::string name = code_name(code);
+  return syscall.empty() ? name : syscall + " " + name;
+}
+
+InvalidArgument::InvalidArgument(std::string code, const std::string& message)
+    : std::invalid_argument(message), code_(std::move(code)) {}
+
+UnknownSignal::UnknownSignal(std::string_view signal)
+    : InvalidArgument("ERR_UNKNOWN_SIGNAL", "Unknown signal: " + std::string(signal)) {}
+
+OutOfRange::OutOfRange(std::string_view name, std::string_view expected, std::string_view received)
+    : InvalidArgument("ERR_OUT_OF_RANGE", "The value of \"" + std::string(name) +
+                                              "\" is out of range. It must be " +
+                                              std::string(expected) + ". Received " +
+                                              std::string(received)) {}
+
+}  // namespace childproc

@@ -1,0 +1,221 @@
+#include "stream_access.hpp"
+
+#include <childproc/exec.hpp>
+
+#include <algorithm>
+#include <limits>
+
+namespace childproc {
+namespace {
+
+constexpr std::size_t kChunk = 64 * 1024;
+
+// Collects one stream straight into the string the callback receives: the kernel
+// copies each byte into its final place. The string grows geometrically and is
+// trimmed to the bytes read at the end, so the zero-fill of resize() is paid once per
+// byte of capacity, not per read.
+class Collector final : public detail::ReadSink {
+public:
+  Collector(std::size_t max, std::function<void()> on_overflow)
+      : max_(max), on_overflow_(std::move(on_overflow)) {}
+
+  std::pair<char*, std::size_t> read_buffer() override {
+    if (overflowed_) {
+      // Past max_buffer the pipe is still drained, so a child that ignores the kill
+      // signal cannot block on a full pipe and hold back close.
+      if (!discard_) discard_ = std::make_unique<char[]>(kChunk);
+      return {discard_.get(), kChunk};
+    }
+    // One byte past the limit is enough to tell that it was exceeded.
+    const std::size_t room = max_ - used_;
+    const std::size_t limit = room >= kChunk ? std::numeric_limits<std::size_t>::max() : room + 1;
+    if (buf_.size() - used_ < std::min(kChunk, limit)) {
+      const std::size_t cap = max_ == std::numeric_limits<std::size_t>::max() ? max_ : max_ + 1;
+      std::size_t target = std::max(buf_.size() * 2, used_ + kChunk);
+      target = std::min(target, cap);
+      target = std::max(target, used_ + std::min(kChunk, limit));
+      buf_.resize(target);
+    }
+    return {buf_.data() + used_, std::min(buf_.size() - used_, limit)};
+  }
+
+  void commit(std::size_t n) override {
+    if (overflowed_) return;
+    used_ += n;
+    if (used_ > max_) {
+      used_ = max_;
+      overflowed_ = true;
+      on_overflow_();
+    }
+  }
+
+  std::string_view view() const noexcept { return {buf_.data(), used_}; }
+
+  std::string take() {
+    buf_.resize(used_);
+    used_ = 0;
+    return std::move(buf_);
+  }
+
+private:
+  std::size_t max_;
+  std::size_t used_ = 0;
+  bool overflowed_ = false;
+  std::string buf_;
+  std::unique_ptr<char[]> discard_;
+  std::function<void()> on_overflow_;
+};
+
+struct ExecState {
+  ExecCallback callback;
+  std::string cmd;
+  Signal kill_signal;
+  std::weak_ptr<ChildProcess> child;
+  std::error_code overflow;
+  std::string overflow_message;
+  Collector out;
+  Collector err;
+
+  ExecState(ExecCallback cb, std::string command, const ExecOptions& o)
+      : callback(std::move(cb)),
+        cmd(std::move(command)),
+        kill_signal(o.kill_signal),
+        out(o.max_buffer, [this] { on_overflow("stdout"); }),
+        err(o.max_buffer, [this] { on_overflow("stderr"); }) {}
+
+  void on_overflow(const char* which) {
+    if (!overflow) {
+      overflow = make_error_code(errc::max_buffer_exceeded);
+      overflow_message = std::string(which) + " maxBuffer length exceeded";
+    }
+    if (auto c = child.lock()) c->kill(kill_signal);
+  }
+
+  void attach(ChildProcess& c) {
+    if (c.std_out()) detail::StreamAccess::set_sink(*c.std_out(), &out);
+    if (c.std_err()) detail::StreamAccess::set_sink(*c.std_err(), &err);
+  }
+
+  void finish(ChildProcess& c, ExecError& e) {
+    if (!callback) return;
+    for (const auto& s : {c.std_out(), c.std_err()}) {
+      if (s) detail::StreamAccess::set_sink(*s, nullptr);
+    }
+    auto cb = std::move(callback);
+    callback = nullptr;
+    e.cmd = cmd;
+    cb(e, out.take(), err.take());
+  }
+
+  void on_error(ChildProcess& c, const Error& error) {
+    if (!callback) return;
+    ExecError e;
+    e.code = error.code;
+    e.message_ = error.message();
+    e.syscall = error.syscall;
+    e.path = error.path;
+    e.killed = c.killed();
+    finish(c, e);
+    // As Node: after an error nobody reads the output any more.
+    for (const auto& s : {c.std_out(), c.std_err()}) {
+      if (s) s->destroy();
+    }
+  }
+
+  void on_close(ChildProcess& c) {
+    if (!callback) return;
+    ExecError e;
+    e.exit_code = c.exit_code();
+    e.signal = c.signal_code();
+    e.killed = c.killed();
+    if (overflow) {
+      e.code = overflow;
+      e.message_ = overflow_message;
+    } else if (c.timed_out()) {
+      e.code = make_error_code(errc::timed_out);
+    } else if (c.exit_code() != 0 || c.signal_code()) {
+      e.code = make_error_code(errc::command_failed);
+    }
+    if (e.code && e.message_.empty()) e.message_ = "Command failed: " + cmd + "\n" + std::string(err.view());
+    finish(c, e);
+  }
+};
+
+std::shared_ptr<ChildProcess> run(uv_loop_t* loop, std::string_view file,
+                                  const std::vector<std::string>& args, const ExecOptions& o,
+                                  bool shell_default, std::string cmd, ExecCallback callback) {
+  SpawnOptions so;
+  so.cwd = o.cwd;
+  so.env = o.env;
+  so.uid = o.uid;
+  so.gid = o.gid;
+  so.shell = o.shell.value_or(shell_default);
+  if (shell_default && std::holds_alternative<bool>(so.shell)) so.shell = true;  // exec always uses a shell
+  so.timeout = o.timeout;
+  so.kill_signal = o.kill_signal;
+  so.stop_token = o.stop_token;
+  auto state = std::make_shared<ExecState>(std::move(callback), std::move(cmd), o);
+  auto child = spawn(loop, file, args, so);
+  state->child = child;
+  state->attach(*child);
+  ChildProcess* raw = child.get();  // listeners live inside the child: a raw pointer cannot dangle
+  child->on<ErrorEvent>([state, raw](const ErrorEvent& e) { state->on_error(*raw, e.error); });
+  child->on<CloseEvent>([state, raw](const CloseEvent&) { state->on_close(*raw); });
+  return child;
+}
+
+std::string join(std::string_view file, const std::vector<std::string>& args) {
+  std::string cmd(file);
+  for (const auto& a : args) cmd += " " + a;
+  return cmd;
+}
+
+}  // namespace
+
+std::string_view ExecError::signal_name() const noexcept {
+  return signal ? childproc::signal_name(*signal) : std::string_view();
+}
+
+std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command, const ExecOptions& options,
+                                   ExecCallback callback) {
+  if (command.empty()) {
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE", "The argument 'command' cannot be empty. Received ''");
+  }
+  return run(loop, command, {}, options, true, std::string(command), std::move(callback));
+}
+
+std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command, ExecCallback callback) {
+  return exec(loop, command, ExecOptions{}, std::move(callback));
+}
+
+std::shared_ptr<ChildProcess> exec(std::string_view command, const ExecOptions& options,
+                                   ExecCallback callback) {
+  return exec(uv_default_loop(), command, options, std::move(callback));
+}
+
+std::shared_ptr<ChildProcess> exec(std::string_view command, ExecCallback callback) {
+  return exec(uv_default_loop(), command, ExecOptions{}, std::move(callback));
+}
+
+std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
+                                        const std::vector<std::string>& args, const ExecOptions& options,
+                                        ExecCallback callback) {
+  return run(loop, file, args, options, false, join(file, args), std::move(callback));
+}
+
+std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
+                                        const std::vector<std::string>& args, ExecCallback callback) {
+  return exec_file(loop, file, args, ExecOptions{}, std::move(callback));
+}
+
+std::shared_ptr<ChildProcess> exec_file(std::string_view file, const std::vector<std::string>& args,
+                                        const ExecOptions& options, ExecCallback callback) {
+  return exec_file(uv_default_loop(), file, args, options, std::move(callback));
+}
+
+std::shared_ptr<ChildProcess> exec_file(std::string_view file, const std::vector<std::string>& args,
+                                        ExecCallback callback) {
+  return exec_file(uv_default_loop(), file, args, ExecOptions{}, std::move(callback));
+}
+
+}  // namespace childproc

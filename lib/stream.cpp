@@ -1,0 +1,402 @@
+#include "stream_access.hpp"
+
+#include <childproc/event_emitter.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+namespace childproc {
+namespace {
+
+constexpr std::size_t kReadSize = 64 * 1024;
+// One busy child must not starve the rest of the loop.
+constexpr int kReadsPerWakeup = 16;
+constexpr int kMaxIov = 64;
+
+// Reads land in one 64-byte-aligned scratch buffer per thread (DataEvent's view is
+// only valid during the call), so a thousand idle children cost no read buffers. A
+// read nested inside a listener (a sync call on a private loop) gets its own buffer.
+struct Scratch {
+  char* buf = nullptr;
+  bool busy = false;
+  ~Scratch() { std::free(buf); }
+};
+thread_local Scratch t_scratch;
+
+class ScratchLease {
+public:
+  ScratchLease() {
+    if (!t_scratch.busy) {
+      if (!t_scratch.buf) t_scratch.buf = static_cast<char*>(std::aligned_alloc(64, kReadSize));
+      t_scratch.busy = true;
+      data_ = t_scratch.buf;
+      shared_ = true;
+    } else {
+      data_ = static_cast<char*>(std::aligned_alloc(64, kReadSize));
+    }
+  }
+  ~ScratchLease() {
+    if (shared_) {
+      t_scratch.busy = false;
+    } else {
+      std::free(data_);
+    }
+  }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+  char* data() const noexcept { return data_; }
+
+private:
+  char* data_ = nullptr;
+  bool shared_ = false;
+};
+
+// Writing to a pipe whose reader is gone raises SIGPIPE, whose default action kills
+// the host. Rather than change the process's disposition, block SIGPIPE in this
+// thread for the one write and consume the signal that write raised. Sockets have
+// MSG_NOSIGNAL for this.
+ssize_t write_no_sigpipe(int fd, const iovec* iov, int iovcnt, bool socket) {
+  if (socket) {
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<std::size_t>(iovcnt);
+    ssize_t n;
+    do {
+      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+  sigset_t pipe_set;
+  sigset_t old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  const bool was_blocked = sigismember(&old, SIGPIPE) == 1;
+  ssize_t n;
+  do {
+    n = ::writev(fd, iov, iovcnt);
+  } while (n < 0 && errno == EINTR);
+  const int saved = errno;
+  if (!was_blocked) {
+    if (n < 0 && saved == EPIPE) {
+      const timespec zero{};
+      while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  errno = saved;
+  return n;
+}
+
+}  // namespace
+
+Stream::Stream(uv_loop_t* loop, int fd, bool readable, bool writable, bool socket)
+    : loop_(loop), fd_(fd), socket_(socket), readable_(readable), writable_(writable) {}
+
+Stream::~Stream() = default;
+
+int detail::StreamAccess::create(uv_loop_t* loop, int fd, bool readable, bool writable, bool socket,
+                                 std::shared_ptr<Stream>& out) {
+  std::shared_ptr<Stream> s(new Stream(loop, fd, readable, writable, socket));
+  int err = uv_poll_init(loop, &s->poll_, fd);
+  if (err != 0) {
+    ::close(fd);
+    return err;
+  }
+  s->poll_.data = s.get();
+  s->self_ = s;
+  out = std::move(s);
+  return 0;
+}
+
+void detail::StreamAccess::start(Stream& s) {
+  s.started_ = true;
+  s.update_poll();
+}
+
+void detail::StreamAccess::flush(Stream& s) {
+  if (s.paused_) s.resume();
+}
+
+void Stream::pause() {
+  paused_ = true;
+  update_poll();
+}
+
+void Stream::resume() {
+  paused_ = false;
+  update_poll();
+}
+
+void Stream::ref() noexcept {
+  if (!closing_) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+}
+
+void Stream::unref() noexcept {
+  if (!closing_) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+}
+
+void Stream::update_poll() {
+  if (closing_) return;
+  int want = 0;
+  if (readable_ && started_ && !paused_) want |= UV_READABLE;
+  if (writable_ && (!queue_.empty() || !done_.empty() || finish_pending_)) want |= UV_WRITABLE;
+  if (want == poll_events_) return;
+  poll_events_ = want;
+  if (want == 0) {
+    uv_poll_stop(&poll_);
+    return;
+  }
+  int err = uv_poll_start(&poll_, want, [](uv_poll_t* h, int status, int events) {
+    static_cast<Stream*>(h->data)->on_poll(status, events);
+  });
+  if (err != 0) fail(err, readable_ ? "read" : "write");
+}
+
+void Stream::on_poll(int status, int events) {
+  if (status < 0) {
+    // libuv stopped the handle: it reports EPOLLERR as UV_EBADF, which for a pipe's
+    // write end means the reader is gone. A write attempt now tells the real error.
+    poll_events_ = 0;
+    if (writable_ && !queue_.empty()) {
+      do_write();
+    } else if (writable_ && finish_pending_) {
+      settle_done();
+      finish_write_side();
+    } else if (writable_ && !readable_) {
+      settle_done();
+      update_poll();
+    } else {
+      fail(status, "read");
+    }
+    return;
+  }
+  if (events & UV_WRITABLE) {
+    settle_done();
+    if (!closing_) do_write();
+  }
+  if (!closing_ && (events & (UV_READABLE | UV_DISCONNECT))) do_read();
+}
+
+void Stream::do_read() {
+  for (int i = 0; i < kReadsPerWakeup && readable_ && started_ && !paused_ && !closing_; ++i) {
+    std::optional<ScratchLease> lease;
+    char* buf;
+    std::size_t len;
+    if (sink_ != nullptr) {
+      std::tie(buf, len) = sink_->read_buffer();
+    } else {
+      lease.emplace();
+      buf = lease->data();
+      len = kReadSize;
+    }
+    ssize_t n;
+    do {
+      n = ::read(fd_, buf, len);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+      const auto got = static_cast<std::size_t>(n);
+      if (sink_ != nullptr) sink_->commit(got);
+      emit(DataEvent{std::string_view(buf, got)});
+      // A short read means the pipe was empty: skip the read that would say EAGAIN.
+      if (got < len) break;
+      continue;
+    }
+    if (n == 0) {
+      readable_ = false;
+      update_poll();
+      emit(EndEvent{});
+      if (closing_) break;
+      if (!writable_) {
+        start_close();
+      } else if (!ending_) {
+        end();  // Node's allowHalfOpen=false: the peer's end ends ours too
+      }
+      break;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) fail(-errno, "read");
+    break;
+  }
+}
+
+bool Stream::write(std::string_view data, WriteCallback cb) {
+  return queue_write(data, nullptr, std::move(cb));
+}
+
+bool Stream::write(std::string&& data, WriteCallback cb) {
+  std::string_view view = data;
+  return queue_write(view, &data, std::move(cb));
+}
+
+bool Stream::queue_write(std::string_view view, std::string* owned, WriteCallback cb) {
+  if (!writable()) {
+    // Node raises ERR_STREAM_WRITE_AFTER_END / ERR_STREAM_DESTROYED here; for a
+    // child's stdin both mean the bytes can never reach it, which is EPIPE.
+    const std::error_code ec = uv_error(UV_EPIPE);
+    if (cb) cb(ec);
+    if (emit(ErrorEvent{Error{ec, "write", {}, {}, {}}}) == 0) {
+      detail::report_unhandled("write EPIPE (the stream is no longer writable)");
+    }
+    return false;
+  }
+  std::size_t off = 0;
+  if (queue_.empty() && !view.empty()) {
+    iovec iov{const_cast<char*>(view.data()), view.size()};
+    ssize_t n = write_no_sigpipe(fd_, &iov, 1, socket_);
+    // On any error, queue the bytes: the poll callback meets the error again and
+    // reports it from the loop, never from inside this call.
+    if (n > 0) off = static_cast<std::size_t>(n);
+  }
+  if (off == view.size()) {
+    if (cb) {
+      done_.push_back(std::move(cb));
+      update_poll();
+    }
+    return queued_bytes_ < high_water_mark_;
+  }
+  if (owned != nullptr) {
+    queue_.push_back(Pending{std::move(*owned), off, std::move(cb)});
+  } else {
+    queue_.push_back(Pending{std::string(view), off, std::move(cb)});
+  }
+  queued_bytes_ += view.size() - off;
+  update_poll();
+  const bool ok = queued_bytes_ < high_water_mark_;
+  if (!ok) need_drain_ = true;
+  return ok;
+}
+
+void Stream::do_write() {
+  while (!queue_.empty()) {
+    iovec iov[kMaxIov];
+    int cnt = 0;
+    for (auto it = queue_.begin(); it != queue_.end() && cnt < kMaxIov; ++it, ++cnt) {
+      iov[cnt].iov_base = it->data.data() + it->offset;
+      iov[cnt].iov_len = it->data.size() - it->offset;
+    }
+    ssize_t n = write_no_sigpipe(fd_, iov, cnt, socket_);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      fail(-errno, "write");
+      return;
+    }
+    auto left = static_cast<std::size_t>(n);
+    queued_bytes_ -= left;
+    while (left > 0) {
+      Pending& p = queue_.front();
+      const std::size_t rest = p.data.size() - p.offset;
+      if (left < rest) {
+        p.offset += left;
+        break;
+      }
+      left -= rest;
+      if (p.cb) done_.push_back(std::move(p.cb));
+      queue_.pop_front();
+    }
+  }
+  if (queue_.empty()) {
+    if (need_drain_) {
+      need_drain_ = false;
+      emit(DrainEvent{});
+      if (closing_) return;
+    }
+    if (finish_pending_ && queue_.empty()) {
+      settle_done();
+      finish_write_side();
+      return;
+    }
+  }
+  update_poll();
+}
+
+void Stream::settle_done() {
+  while (!done_.empty()) {
+    WriteCallback cb = std::move(done_.front());
+    done_.pop_front();
+    try {
+      cb({});
+    } catch (...) {
+      detail::report_listener_exception();
+    }
+  }
+}
+
+void Stream::end() {
+  if (!writable()) return;
+  ending_ = true;
+  finish_pending_ = true;  // the poll callback finishes once the queue is empty
+  update_poll();
+}
+
+void Stream::end(std::string_view data) {
+  write(data);
+  end();
+}
+
+void Stream::finish_write_side() {
+  if (closing_ || !finish_pending_) return;
+  finish_pending_ = false;
+  if (socket_ && readable_) {
+    ::shutdown(fd_, SHUT_WR);
+    writable_ = false;
+    update_poll();
+    emit(FinishEvent{});
+    return;
+  }
+  writable_ = false;
+  emit(FinishEvent{});
+  if (!closing_) start_close();
+}
+
+void Stream::destroy() { start_close(); }
+
+void Stream::fail(int err, const char* syscall) {
+  if (closing_) return;
+  if (emit(ErrorEvent{Error{uv_error(err), syscall, {}, {}, {}}}) == 0) {
+    detail::report_unhandled(std::string(syscall) + " " + uv_err_name(err));
+  }
+  start_close();
+}
+
+void Stream::start_close() {
+  if (closing_) return;
+  closing_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* h) {
+    static_cast<Stream*>(h->data)->on_closed();
+  });
+}
+
+void Stream::on_closed() {
+  // Holding ourselves until the end of this call: the owner's callback or a listener
+  // may drop the last other reference.
+  std::shared_ptr<Stream> keep = std::move(self_);
+  ::close(fd_);
+  readable_ = false;
+  writable_ = false;
+  const std::error_code cancelled = uv_error(UV_ECANCELED);
+  settle_done();
+  for (auto& p : queue_) {
+    if (!p.cb) continue;
+    try {
+      p.cb(cancelled);
+    } catch (...) {
+      detail::report_listener_exception();
+    }
+  }
+  queue_.clear();
+  queued_bytes_ = 0;
+  emit(CloseEvent{});
+  if (on_close_) {
+    auto fn = std::move(on_close_);
+    fn();
+  }
+}
+
+}  // namespace childproc

@@ -1,0 +1,26 @@
+// What the process and exec layers may do to a Stream that users may not.
+#pragma once
+
+#include <childproc/stream.hpp>
+
+#include <functional>
+#include <memory>
+
+namespace childproc::detail {
+
+struct StreamAccess {
+  /// Wraps the parent's end `fd` (non-blocking, CLOEXEC), taking ownership of it.
+  /// Returns the libuv error and closes `fd` on failure.
+  static int create(uv_loop_t* loop, int fd, bool readable, bool writable, bool socket,
+                    std::shared_ptr<Stream>& out);
+  /// Starts reading (at the owner's SpawnEvent), unless the user paused first.
+  static void start(Stream& s);
+  /// Reads go into `sink` from now on; null restores the scratch buffer.
+  static void set_sink(Stream& s, ReadSink* sink) noexcept { s.sink_ = sink; }
+  /// Runs `fn` right after the stream's CloseEvent.
+  static void on_close(Stream& s, std::function<void()> fn) { s.on_close_ = std::move(fn); }
+  /// The child exited: resume a paused stream so the pipe drains and close can come.
+  static void flush(Stream& s);
+};
+
+}  // namespace childproc::detail
