@@ -47,11 +47,14 @@ void report_unhandled(std::string_view message) noexcept {
 
 void report_listener_exception() noexcept {
   try {
-    throw;
-  } catch (const std::exception& e) {
-    report_unhandled(std::string("exception in listener: ") + e.what());
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      report_unhandled(std::string("exception in listener: ") + e.what());
+    }
   } catch (...) {
-    report_unhandled("exception in listener (not a std::exception)");
+    // Not a std::exception, or building the message failed (bad_alloc).
+    report_unhandled("exception in listener");
   }
 }
 

@@ -6,7 +6,14 @@
 #include <limits>
 
 namespace childproc {
+
+struct detail::ExecAccess {
+  static std::string& message(ExecError& e) noexcept { return e.message_; }
+};
+
 namespace {
+
+using detail::ExecAccess;
 
 constexpr std::size_t kChunk = 64 * 1024;
 
@@ -111,7 +118,7 @@ struct ExecState {
     if (!callback) return;
     ExecError e;
     e.code = error.code;
-    e.message_ = error.message();
+    ExecAccess::message(e) = error.message();
     e.syscall = error.syscall;
     e.path = error.path;
     e.killed = c.killed();
@@ -130,13 +137,15 @@ struct ExecState {
     e.killed = c.killed();
     if (overflow) {
       e.code = overflow;
-      e.message_ = overflow_message;
+      ExecAccess::message(e) = overflow_message;
     } else if (c.timed_out()) {
       e.code = make_error_code(errc::timed_out);
     } else if (c.exit_code() != 0 || c.signal_code()) {
       e.code = make_error_code(errc::command_failed);
     }
-    if (e.code && e.message_.empty()) e.message_ = "Command failed: " + cmd + "\n" + std::string(err.view());
+    if (e.code && e.message().empty()) {
+      ExecAccess::message(e) = "Command failed: " + cmd + "\n" + std::string(err.view());
+    }
     finish(c, e);
   }
 };

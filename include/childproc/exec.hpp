@@ -21,6 +21,10 @@
 
 namespace childproc {
 
+namespace detail {
+struct ExecAccess;
+}
+
 /// Options of exec() and exec_file(); all optional.
 struct ExecOptions {
   std::optional<std::string> cwd;
@@ -67,6 +71,8 @@ public:
   /// True when there is an error.
   explicit operator bool() const noexcept { return static_cast<bool>(code); }
 
+private:
+  friend struct detail::ExecAccess;
   std::string message_;
 };
 
