@@ -93,6 +93,8 @@ SpawnPlan plan_spawn(std::string_view file, const std::vector<std::string>& args
   if (options.timeout.count() < 0) {
     throw OutOfRange("timeout", "an unsigned integer", std::to_string(options.timeout.count()));
   }
+  // Signal 0 kills nothing: a timeout or a cancellation would leave the child running.
+  if (options.kill_signal.number() == 0) throw UnknownSignal("0");
   if (options.uid && *options.uid < 0) throw OutOfRange("options.uid", ">= 0", std::to_string(*options.uid));
   if (options.gid && *options.gid < 0) throw OutOfRange("options.gid", ">= 0", std::to_string(*options.gid));
 
@@ -280,6 +282,13 @@ void ChildProcess::start(const SpawnPlan& plan) {
   if (err != 0) {
     for (auto& e : ends) {
       if (e.parent >= 0) ::close(e.parent);
+    }
+    stdio_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (plan.stdio[i].kind() == Stdio::Kind::pipe) {
+        const bool both = i >= 3;
+        stdio_[i] = detail::StreamAccess::create_closed(loop_, i != 0 || both, i == 0 || both);
+      }
     }
     spawn_error_.code = uv_error(err);
     spawn_error_.syscall = "spawn " + file_;

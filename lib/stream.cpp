@@ -116,6 +116,14 @@ int detail::StreamAccess::create(uv_loop_t* loop, int fd, bool readable, bool wr
   return 0;
 }
 
+std::shared_ptr<Stream> detail::StreamAccess::create_closed(uv_loop_t* loop, bool readable,
+                                                           bool writable) {
+  std::shared_ptr<Stream> s(new Stream(loop, -1, readable, writable, false));
+  s->readable_ = false;
+  s->closing_ = true;
+  return s;
+}
+
 void detail::StreamAccess::start(Stream& s) {
   s.started_ = true;
   s.update_poll();

@@ -13,6 +13,10 @@ struct StreamAccess {
   /// Returns the libuv error and closes `fd` on failure.
   static int create(uv_loop_t* loop, int fd, bool readable, bool writable, bool socket,
                     std::shared_ptr<Stream>& out);
+  /// A stream that is closed from the start: what a failed spawn hands out, so code
+  /// written for the success path (`child->std_in()->write(...)`) gets EPIPE, not a
+  /// null pointer.
+  static std::shared_ptr<Stream> create_closed(uv_loop_t* loop, bool readable, bool writable);
   /// Starts reading (at the owner's SpawnEvent), unless the user paused first.
   static void start(Stream& s);
   /// Reads go into `sink` from now on; null restores the scratch buffer.

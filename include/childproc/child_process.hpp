@@ -58,7 +58,8 @@ public:
   /// The full argv, argv[0] included.
   const std::vector<std::string>& spawnargs() const noexcept { return args_; }
 
-  /// The parent's end of fd 0, 1, 2 (null where that slot is not a pipe).
+  /// The parent's end of fd 0, 1, 2 (null where that slot is not a pipe). After a
+  /// failed spawn they are streams that are already closed: writes fail with EPIPE.
   const std::shared_ptr<Stream>& std_in() const noexcept { return stdio(0); }
   const std::shared_ptr<Stream>& std_out() const noexcept { return stdio(1); }
   const std::shared_ptr<Stream>& std_err() const noexcept { return stdio(2); }

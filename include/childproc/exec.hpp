@@ -27,13 +27,13 @@ struct ExecAccess;
 
 /// Options of exec() and exec_file(); all optional.
 struct ExecOptions {
-  std::optional<std::string> cwd;
+  std::optional<std::string> cwd{};
   /// Replaces the environment when set.
-  std::optional<Env> env;
-  std::optional<int> uid;
-  std::optional<int> gid;
+  std::optional<Env> env{};
+  std::optional<int> uid{};
+  std::optional<int> gid{};
   /// Empty: the call's default (exec: /bin/sh, exec_file: no shell). As SpawnOptions.
-  std::optional<std::variant<bool, std::string>> shell;
+  std::optional<std::variant<bool, std::string>> shell{};
   /// Kill with `kill_signal` after this long (0: never).
   std::chrono::milliseconds timeout{0};
   Signal kill_signal{};
@@ -42,7 +42,7 @@ struct ExecOptions {
   /// errc::max_buffer_exceeded. Node's default since v12: 1 MiB.
   std::size_t max_buffer = 1024 * 1024;
   /// Requesting stop kills the child; the callback runs at once with errc::aborted.
-  std::stop_token stop_token;
+  std::stop_token stop_token{};
 };
 
 /// What went wrong in an exec; empty (false) on success. Node's exec error object.

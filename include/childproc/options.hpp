@@ -49,18 +49,18 @@ private:
 /// in the parent's cwd and environment.
 struct SpawnOptions {
   /// The child's working directory (default: the parent's).
-  std::optional<std::string> cwd;
+  std::optional<std::string> cwd{};
   /// Replaces the environment when set. The program is looked up in this PATH.
-  std::optional<Env> env;
+  std::optional<Env> env{};
   /// argv[0] as the child sees it (default: the file).
-  std::optional<std::string> argv0;
+  std::optional<std::string> argv0{};
   /// One entry per child fd from 0; missing entries of 0-2 are pipes. Empty: three pipes.
-  std::vector<Stdio> stdio;
+  std::vector<Stdio> stdio{};
   /// Run the child in a new session (setsid), its own process group leader.
   bool detached = false;
   /// Run as this user / group (needs privilege; EPERM otherwise).
-  std::optional<int> uid;
-  std::optional<int> gid;
+  std::optional<int> uid{};
+  std::optional<int> gid{};
   /// false: run `file` directly; true: `/bin/sh -c "<file> <args...>"`; a string: that shell.
   std::variant<bool, std::string> shell = false;
   /// Kill with `kill_signal` after this long (0: never). Must not be negative.
@@ -69,7 +69,7 @@ struct SpawnOptions {
   Signal kill_signal{};
   /// Requesting stop (from any thread) kills the child with `kill_signal` and emits an
   /// ErrorEvent with errc::aborted: Node's `signal` option (AbortSignal).
-  std::stop_token stop_token;
+  std::stop_token stop_token{};
 };
 
 }  // namespace childproc

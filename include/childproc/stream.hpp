@@ -91,6 +91,10 @@ public:
   bool write(std::string_view data, WriteCallback cb = {});
   /// As above, taking ownership so a queued remainder is not copied.
   bool write(std::string&& data, WriteCallback cb = {});
+  /// As above, for a C string (without this, a literal would be ambiguous).
+  bool write(const char* data, WriteCallback cb = {}) {
+    return write(std::string_view(data), std::move(cb));
+  }
   /// Writes what is queued, then closes the write side: the child reads EOF.
   /// FinishEvent, then CloseEvent (for a stream that is not also readable).
   void end();
