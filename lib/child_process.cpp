@@ -388,6 +388,7 @@ void ChildProcess::on_exit(int64_t status, int term_signal) {
 
 void ChildProcess::on_timeout() {
   if (exited_) return;
+  if (before_timeout_kill_) before_timeout_kill_();
   timed_out_ = kill(kill_signal_);
 }
 

@@ -11,6 +11,12 @@ struct detail::ExecAccess {
   static std::string& message(ExecError& e) noexcept { return e.message_; }
 };
 
+struct detail::ChildAccess {
+  static void before_timeout_kill(ChildProcess& c, std::function<void()> fn) {
+    c.before_timeout_kill_ = std::move(fn);
+  }
+};
+
 namespace {
 
 using detail::ExecAccess;
@@ -95,7 +101,19 @@ struct ExecState {
       overflow = make_error_code(errc::max_buffer_exceeded);
       overflow_message = std::string(which) + " maxBuffer length exceeded";
     }
-    if (auto c = child.lock()) c->kill(kill_signal);
+    if (auto c = child.lock()) {
+      stop_reading(*c);
+      c->kill(kill_signal);
+    }
+  }
+
+  // Node's exec, when it kills the child (max_buffer, timeout), destroys stdout and
+  // stderr first: the callback then comes at the child's exit, not when a grandchild
+  // that inherited the pipes closes them, and no byte past the decision is kept.
+  static void stop_reading(ChildProcess& c) {
+    for (const auto& s : {c.std_out(), c.std_err()}) {
+      if (s) s->destroy();
+    }
   }
 
   void attach(ChildProcess& c) {
@@ -123,10 +141,7 @@ struct ExecState {
     e.path = error.path;
     e.killed = c.killed();
     finish(c, e);
-    // As Node: after an error nobody reads the output any more.
-    for (const auto& s : {c.std_out(), c.std_err()}) {
-      if (s) s->destroy();
-    }
+    stop_reading(c);  // as Node: after an error nobody reads the output any more
   }
 
   void on_close(ChildProcess& c) {
@@ -167,6 +182,7 @@ std::shared_ptr<ChildProcess> run(uv_loop_t* loop, std::string_view file,
   auto child = spawn(loop, file, args, so);
   state->child = child;
   state->attach(*child);
+  detail::ChildAccess::before_timeout_kill(*child, [raw = child.get()] { ExecState::stop_reading(*raw); });
   ChildProcess* raw = child.get();  // listeners live inside the child: a raw pointer cannot dangle
   child->on<ErrorEvent>([state, raw](const ErrorEvent& e) { state->on_error(*raw, e.error); });
   child->on<CloseEvent>([state, raw](const CloseEvent&) { state->on_close(*raw); });

@@ -20,6 +20,9 @@ namespace childproc {
 
 struct SpawnPlan;
 struct SpawnAccess;
+namespace detail {
+struct ChildAccess;
+}
 
 /// The child started (emitted from the loop, before any data or exit).
 struct SpawnEvent {};
@@ -79,6 +82,7 @@ public:
 
 private:
   friend struct SpawnAccess;
+  friend struct detail::ChildAccess;
   explicit ChildProcess(uv_loop_t* loop);
 
   void start(const SpawnPlan& plan);
@@ -99,6 +103,7 @@ private:
   bool timer_used_ = false;
   bool async_used_ = false;
   std::unique_ptr<std::stop_callback<std::function<void()>>> stop_cb_;
+  std::function<void()> before_timeout_kill_;  // exec stops reading first, as Node does
 
   std::string file_;
   std::vector<std::string> args_;
