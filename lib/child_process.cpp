@@ -2,11 +2,11 @@
 
 #include <childproc/child_process.hpp>
 
-#include <cerrno>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include <string>
 #include <utility>
@@ -15,7 +15,7 @@ namespace childproc {
 
 // Everything spawn() decided before touching the OS: validated, shell applied.
 struct SpawnPlan {
-  std::string file;  // what is executed
+  std::string file;               // what is executed
   std::vector<std::string> args;  // argv, argv[0] included
   std::optional<std::string> cwd;
   std::optional<std::vector<std::string>> env;  // "NAME=value"
@@ -84,10 +84,12 @@ std::string lookup_default_path(const std::string& file) {
 SpawnPlan plan_spawn(std::string_view file, const std::vector<std::string>& args,
                      const SpawnOptions& options) {
   if (file.empty()) {
-    throw InvalidArgument("ERR_INVALID_ARG_VALUE", "The argument 'file' cannot be empty. Received ''");
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                          "The argument 'file' cannot be empty. Received ''");
   }
   check_argument(file, "file");
-  for (std::size_t i = 0; i < args.size(); ++i) check_argument(args[i], "args[" + std::to_string(i) + "]");
+  for (std::size_t i = 0; i < args.size(); ++i)
+    check_argument(args[i], "args[" + std::to_string(i) + "]");
   if (options.cwd) check_property(*options.cwd, "options.cwd");
   if (options.argv0) check_property(*options.argv0, "options.argv0");
   if (options.timeout.count() < 0) {
@@ -95,8 +97,10 @@ SpawnPlan plan_spawn(std::string_view file, const std::vector<std::string>& args
   }
   // Signal 0 kills nothing: a timeout or a cancellation would leave the child running.
   if (options.kill_signal.number() == 0) throw UnknownSignal("0");
-  if (options.uid && *options.uid < 0) throw OutOfRange("options.uid", ">= 0", std::to_string(*options.uid));
-  if (options.gid && *options.gid < 0) throw OutOfRange("options.gid", ">= 0", std::to_string(*options.gid));
+  if (options.uid && *options.uid < 0)
+    throw OutOfRange("options.uid", ">= 0", std::to_string(*options.uid));
+  if (options.gid && *options.gid < 0)
+    throw OutOfRange("options.gid", ">= 0", std::to_string(*options.gid));
 
   SpawnPlan plan;
   plan.file = std::string(file);
@@ -110,13 +114,15 @@ SpawnPlan plan_spawn(std::string_view file, const std::vector<std::string>& args
   }
   if (!shell.empty()) {
     std::string command = plan.file;
-    for (const auto& a : args) command += " " + a;
+    for (const auto& a : args)
+      command += " " + a;
     plan.file = shell;
     rest = {"-c", std::move(command)};
   }
   plan.args.reserve(rest.size() + 1);
   plan.args.push_back(options.argv0 ? *options.argv0 : plan.file);
-  for (auto& a : rest) plan.args.push_back(std::move(a));
+  for (auto& a : rest)
+    plan.args.push_back(std::move(a));
 
   if (options.env) {
     std::vector<std::string> env;
@@ -139,7 +145,8 @@ SpawnPlan plan_spawn(std::string_view file, const std::vector<std::string>& args
   }
 
   plan.stdio = options.stdio;
-  while (plan.stdio.size() < 3) plan.stdio.push_back(Stdio::pipe());
+  while (plan.stdio.size() < 3)
+    plan.stdio.push_back(Stdio::pipe());
   for (std::size_t i = 0; i < plan.stdio.size(); ++i) {
     const Stdio& s = plan.stdio[i];
     if (s.kind() == Stdio::Kind::fd && s.fd_number() < 0) {
@@ -247,12 +254,14 @@ void ChildProcess::start(const SpawnPlan& plan) {
   if (err == 0) {
     std::vector<char*> argv;
     argv.reserve(args_.size() + 1);
-    for (const auto& a : args_) argv.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : args_)
+      argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     std::vector<char*> envp;
     if (plan.env) {
       envp.reserve(plan.env->size() + 1);
-      for (const auto& e : *plan.env) envp.push_back(const_cast<char*>(e.c_str()));
+      for (const auto& e : *plan.env)
+        envp.push_back(const_cast<char*>(e.c_str()));
       envp.push_back(nullptr);
     }
     uv_process_options_t opts{};
@@ -294,7 +303,8 @@ void ChildProcess::start(const SpawnPlan& plan) {
     spawn_error_.syscall = "spawn " + file_;
     spawn_error_.path = file_;
     spawn_error_.spawnargs.assign(args_.begin() + 1, args_.end());
-    if (plan.cwd && (err == UV_ENOENT || err == UV_ENOTDIR || err == UV_EACCES) && cwd_is_bad(*plan.cwd)) {
+    if (plan.cwd && (err == UV_ENOENT || err == UV_ENOTDIR || err == UV_EACCES) &&
+        cwd_is_bad(*plan.cwd)) {
       spawn_error_.text = spawn_error_.message() + " (cwd " + inspect(*plan.cwd) + ")";
     }
   } else {
@@ -306,7 +316,8 @@ void ChildProcess::start(const SpawnPlan& plan) {
       if (e.parent < 0) continue;
       // uv_poll_init cannot fail for a fresh pipe; if it somehow did, the fd is
       // closed and the slot stays empty rather than counting a close never coming.
-      if (detail::StreamAccess::create(loop_, e.parent, e.readable, e.writable, e.socket, stdio_[i]) != 0) {
+      if (detail::StreamAccess::create(loop_, e.parent, e.readable, e.writable, e.socket,
+                                       stdio_[i]) != 0) {
         continue;
       }
       if (e.readable) {
@@ -326,7 +337,8 @@ void ChildProcess::start(const SpawnPlan& plan) {
           static_cast<uint64_t>(plan.timeout.count()), 0);
     }
     if (plan.stop_token.stop_possible()) {
-      uv_async_init(loop_, &async_, [](uv_async_t* a) { static_cast<ChildProcess*>(a->data)->on_abort(); });
+      uv_async_init(loop_, &async_,
+                    [](uv_async_t* a) { static_cast<ChildProcess*>(a->data)->on_abort(); });
       async_.data = this;
       async_used_ = true;
       ++open_handles_;
@@ -462,7 +474,8 @@ void ChildProcess::release_if_done() {
 }
 
 std::shared_ptr<ChildProcess> spawn(uv_loop_t* loop, std::string_view file,
-                                    const std::vector<std::string>& args, const SpawnOptions& options) {
+                                    const std::vector<std::string>& args,
+                                    const SpawnOptions& options) {
   SpawnPlan plan = plan_spawn(file, args, options);
   auto child = SpawnAccess::make(loop);
   SpawnAccess::start(*child, plan);

@@ -8,7 +8,7 @@ namespace childproc {
 namespace {
 
 class UvCategory final : public std::error_category {
-public:
+ public:
   const char* name() const noexcept override { return "libuv"; }
   std::string message(int ev) const override { return uv_strerror(ev); }
   // libuv's codes are -errno on POSIX, so they map onto the generic category.
@@ -18,14 +18,18 @@ public:
 };
 
 class ChildprocCategory final : public std::error_category {
-public:
+ public:
   const char* name() const noexcept override { return "childproc"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::command_failed: return "Command failed";
-      case errc::max_buffer_exceeded: return "maxBuffer length exceeded";
-      case errc::aborted: return "The operation was aborted";
-      case errc::timed_out: return "Command timed out";
+      case errc::command_failed:
+        return "Command failed";
+      case errc::max_buffer_exceeded:
+        return "maxBuffer length exceeded";
+      case errc::aborted:
+        return "The operation was aborted";
+      case errc::timed_out:
+        return "Command timed out";
     }
     return "unknown childproc error";
   }
@@ -43,24 +47,32 @@ const std::error_category& uv_category() noexcept {
   return category;
 }
 
-std::error_code uv_error(int err) noexcept { return {err, uv_category()}; }
+std::error_code uv_error(int err) noexcept {
+  return {err, uv_category()};
+}
 
 const std::error_category& childproc_category() noexcept {
   static const ChildprocCategory category;
   return category;
 }
 
-std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), childproc_category()}; }
+std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), childproc_category()};
+}
 
 std::string code_name(const std::error_code& code) {
   if (!code) return {};
   if (code.category() == uv_category()) return uv_err_name(code.value());
   if (code.category() == childproc_category()) {
     switch (static_cast<errc>(code.value())) {
-      case errc::command_failed: return "ERR_CHILD_PROCESS_FAILED";
-      case errc::max_buffer_exceeded: return "ERR_CHILD_PROCESS_STDIO_MAXBUFFER";
-      case errc::aborted: return "ABORT_ERR";
-      case errc::timed_out: return "ETIMEDOUT";
+      case errc::command_failed:
+        return "ERR_CHILD_PROCESS_FAILED";
+      case errc::max_buffer_exceeded:
+        return "ERR_CHILD_PROCESS_STDIO_MAXBUFFER";
+      case errc::aborted:
+        return "ABORT_ERR";
+      case errc::timed_out:
+        return "ETIMEDOUT";
     }
   }
   if (code.category() == std::generic_category() || code.category() == std::system_category()) {
@@ -83,9 +95,8 @@ UnknownSignal::UnknownSignal(std::string_view signal)
     : InvalidArgument("ERR_UNKNOWN_SIGNAL", "Unknown signal: " + std::string(signal)) {}
 
 OutOfRange::OutOfRange(std::string_view name, std::string_view expected, std::string_view received)
-    : InvalidArgument("ERR_OUT_OF_RANGE", "The value of \"" + std::string(name) +
-                                              "\" is out of range. It must be " +
-                                              std::string(expected) + ". Received " +
-                                              std::string(received)) {}
+    : InvalidArgument("ERR_OUT_OF_RANGE",
+                      "The value of \"" + std::string(name) + "\" is out of range. It must be " +
+                          std::string(expected) + ". Received " + std::string(received)) {}
 
 }  // namespace childproc

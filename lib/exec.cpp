@@ -28,7 +28,7 @@ constexpr std::size_t kChunk = 64 * 1024;
 // trimmed to the bytes read at the end, so the zero-fill of resize() is paid once per
 // byte of capacity, not per read.
 class Collector final : public detail::ReadSink {
-public:
+ public:
   Collector(std::size_t max, std::function<void()> on_overflow)
       : max_(max), on_overflow_(std::move(on_overflow)) {}
 
@@ -70,7 +70,7 @@ public:
     return std::move(buf_);
   }
 
-private:
+ private:
   std::size_t max_;
   std::size_t used_ = 0;
   bool overflowed_ = false;
@@ -174,7 +174,8 @@ std::shared_ptr<ChildProcess> run(uv_loop_t* loop, std::string_view file,
   so.uid = o.uid;
   so.gid = o.gid;
   so.shell = o.shell.value_or(shell_default);
-  if (shell_default && std::holds_alternative<bool>(so.shell)) so.shell = true;  // exec always uses a shell
+  if (shell_default && std::holds_alternative<bool>(so.shell))
+    so.shell = true;  // exec always uses a shell
   so.timeout = o.timeout;
   so.kill_signal = o.kill_signal;
   so.stop_token = o.stop_token;
@@ -182,7 +183,8 @@ std::shared_ptr<ChildProcess> run(uv_loop_t* loop, std::string_view file,
   auto child = spawn(loop, file, args, so);
   state->child = child;
   state->attach(*child);
-  detail::ChildAccess::before_timeout_kill(*child, [raw = child.get()] { ExecState::stop_reading(*raw); });
+  detail::ChildAccess::before_timeout_kill(*child,
+                                           [raw = child.get()] { ExecState::stop_reading(*raw); });
   ChildProcess* raw = child.get();  // listeners live inside the child: a raw pointer cannot dangle
   child->on<ErrorEvent>([state, raw](const ErrorEvent& e) { state->on_error(*raw, e.error); });
   child->on<CloseEvent>([state, raw](const CloseEvent&) { state->on_close(*raw); });
@@ -191,7 +193,8 @@ std::shared_ptr<ChildProcess> run(uv_loop_t* loop, std::string_view file,
 
 std::string join(std::string_view file, const std::vector<std::string>& args) {
   std::string cmd(file);
-  for (const auto& a : args) cmd += " " + a;
+  for (const auto& a : args)
+    cmd += " " + a;
   return cmd;
 }
 
@@ -201,15 +204,17 @@ std::string_view ExecError::signal_name() const noexcept {
   return signal ? childproc::signal_name(*signal) : std::string_view();
 }
 
-std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command, const ExecOptions& options,
-                                   ExecCallback callback) {
+std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
+                                   const ExecOptions& options, ExecCallback callback) {
   if (command.empty()) {
-    throw InvalidArgument("ERR_INVALID_ARG_VALUE", "The argument 'command' cannot be empty. Received ''");
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                          "The argument 'command' cannot be empty. Received ''");
   }
   return run(loop, command, {}, options, true, std::string(command), std::move(callback));
 }
 
-std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command, ExecCallback callback) {
+std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
+                                   ExecCallback callback) {
   return exec(loop, command, ExecOptions{}, std::move(callback));
 }
 
@@ -223,13 +228,14 @@ std::shared_ptr<ChildProcess> exec(std::string_view command, ExecCallback callba
 }
 
 std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
-                                        const std::vector<std::string>& args, const ExecOptions& options,
-                                        ExecCallback callback) {
+                                        const std::vector<std::string>& args,
+                                        const ExecOptions& options, ExecCallback callback) {
   return run(loop, file, args, options, false, join(file, args), std::move(callback));
 }
 
 std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
-                                        const std::vector<std::string>& args, ExecCallback callback) {
+                                        const std::vector<std::string>& args,
+                                        ExecCallback callback) {
   return exec_file(loop, file, args, ExecOptions{}, std::move(callback));
 }
 

@@ -2,14 +2,14 @@
 
 #include <childproc/event_emitter.hpp>
 
-#include <cerrno>
-#include <csignal>
-#include <cstdlib>
-#include <ctime>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
 
 namespace childproc {
 namespace {
@@ -30,7 +30,7 @@ struct Scratch {
 thread_local Scratch t_scratch;
 
 class ScratchLease {
-public:
+ public:
   ScratchLease() {
     if (!t_scratch.busy) {
       if (!t_scratch.buf) t_scratch.buf = static_cast<char*>(std::aligned_alloc(64, kReadSize));
@@ -52,7 +52,7 @@ public:
   ScratchLease& operator=(const ScratchLease&) = delete;
   char* data() const noexcept { return data_; }
 
-private:
+ private:
   char* data_ = nullptr;
   bool shared_ = false;
 };
@@ -117,7 +117,7 @@ int detail::StreamAccess::create(uv_loop_t* loop, int fd, bool readable, bool wr
 }
 
 std::shared_ptr<Stream> detail::StreamAccess::create_closed(uv_loop_t* loop, bool readable,
-                                                           bool writable) {
+                                                            bool writable) {
   std::shared_ptr<Stream> s(new Stream(loop, -1, readable, writable, false));
   s->readable_ = false;
   s->closing_ = true;
@@ -363,7 +363,9 @@ void Stream::finish_write_side() {
   if (!closing_) start_close();
 }
 
-void Stream::destroy() { start_close(); }
+void Stream::destroy() {
+  start_close();
+}
 
 void Stream::fail(int err, const char* syscall) {
   if (closing_) return;
@@ -376,9 +378,8 @@ void Stream::fail(int err, const char* syscall) {
 void Stream::start_close() {
   if (closing_) return;
   closing_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* h) {
-    static_cast<Stream*>(h->data)->on_closed();
-  });
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_),
+           [](uv_handle_t* h) { static_cast<Stream*>(h->data)->on_closed(); });
 }
 
 void Stream::on_closed() {

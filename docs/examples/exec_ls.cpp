@@ -25,8 +25,8 @@ int main(int argc, char** argv) {
     if (error) {
       std::cout << "Error: " << error.message() << '\n';
       std::cout << "Error code: " << node_error_code(error) << '\n';
-      std::cout << "Signal received: "
-                << (error.signal ? std::string(error.signal_name()) : "null") << '\n';
+      std::cout << "Signal received: " << (error.signal ? std::string(error.signal_name()) : "null")
+                << '\n';
     }
     std::cout << "Child Process STDOUT: " << out << '\n';
     std::cout << "Child Process STDERR: " << err << '\n';

@@ -51,9 +51,8 @@ int main() {
     }
   });
   child->on<cp::CloseEvent>([](const cp::CloseEvent&) { std::cout << "closed\n"; });
-  child->on<cp::ErrorEvent>([](const cp::ErrorEvent& e) {
-    std::cerr << "error: " << e.error.message() << '\n';
-  });
+  child->on<cp::ErrorEvent>(
+      [](const cp::ErrorEvent& e) { std::cerr << "error: " << e.error.message() << '\n'; });
 
   send_next();  // the pipe is open already; nothing is emitted until uv_run
   uv_run(loop, UV_RUN_DEFAULT);

@@ -43,7 +43,7 @@ struct ExitEvent {
 /// the loop's thread.
 class ChildProcess final : public EventEmitter<SpawnEvent, ExitEvent, CloseEvent, ErrorEvent>,
                            public std::enable_shared_from_this<ChildProcess> {
-public:
+ public:
   ~ChildProcess();
 
   /// The process id; empty when the spawn failed.
@@ -80,7 +80,7 @@ public:
 
   uv_loop_t* loop() const noexcept { return loop_; }
 
-private:
+ private:
   friend struct SpawnAccess;
   friend struct detail::ChildAccess;
   explicit ChildProcess(uv_loop_t* loop);
@@ -134,7 +134,8 @@ std::shared_ptr<ChildProcess> spawn(uv_loop_t* loop, std::string_view file,
                                     const std::vector<std::string>& args = {},
                                     const SpawnOptions& options = {});
 /// As above, on uv_default_loop().
-std::shared_ptr<ChildProcess> spawn(std::string_view file, const std::vector<std::string>& args = {},
+std::shared_ptr<ChildProcess> spawn(std::string_view file,
+                                    const std::vector<std::string>& args = {},
                                     const SpawnOptions& options = {});
 
 }  // namespace childproc

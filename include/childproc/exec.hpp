@@ -47,7 +47,7 @@ struct ExecOptions {
 
 /// What went wrong in an exec; empty (false) on success. Node's exec error object.
 class ExecError {
-public:
+ public:
   /// The child's exit code, when it exited (non-zero for an error).
   std::optional<int> exit_code;
   /// The signal that ended the child, when one did.
@@ -71,7 +71,7 @@ public:
   /// True when there is an error.
   explicit operator bool() const noexcept { return static_cast<bool>(code); }
 
-private:
+ private:
   friend struct detail::ExecAccess;
   std::string message_;
 };
@@ -84,7 +84,8 @@ using ExecCallback = std::function<void(const ExecError& error, std::string out,
 /// for an empty command and the other argument errors of spawn().
 std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
                                    const ExecOptions& options, ExecCallback callback);
-std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command, ExecCallback callback);
+std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
+                                   ExecCallback callback);
 std::shared_ptr<ChildProcess> exec(std::string_view command, const ExecOptions& options,
                                    ExecCallback callback);
 std::shared_ptr<ChildProcess> exec(std::string_view command, ExecCallback callback);
@@ -95,7 +96,8 @@ std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
                                         const std::vector<std::string>& args,
                                         const ExecOptions& options, ExecCallback callback);
 std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
-                                        const std::vector<std::string>& args, ExecCallback callback);
+                                        const std::vector<std::string>& args,
+                                        ExecCallback callback);
 std::shared_ptr<ChildProcess> exec_file(std::string_view file, const std::vector<std::string>& args,
                                         const ExecOptions& options, ExecCallback callback);
 std::shared_ptr<ChildProcess> exec_file(std::string_view file, const std::vector<std::string>& args,

@@ -20,13 +20,13 @@ std::optional<int> signal_number(std::string_view name) noexcept;
 /// that is not a signal throws `UnknownSignal` (Node's ERR_UNKNOWN_SIGNAL), so a bad
 /// `kill_signal` fails at the call that names it, not later when it is used.
 class Signal {
-public:
+ public:
   /// SIGTERM, Node's default kill signal.
   Signal() noexcept;
-  Signal(int number);                  // NOLINT(google-explicit-constructor): reads like Node
-  Signal(std::string_view name);       // NOLINT(google-explicit-constructor)
-  Signal(const char* name);            // NOLINT(google-explicit-constructor)
-  Signal(const std::string& name);     // NOLINT(google-explicit-constructor)
+  Signal(int number);               // NOLINT(google-explicit-constructor): reads like Node
+  Signal(std::string_view name);    // NOLINT(google-explicit-constructor)
+  Signal(const char* name);         // NOLINT(google-explicit-constructor)
+  Signal(const std::string& name);  // NOLINT(google-explicit-constructor)
 
   /// The signal number, as passed to kill(2).
   int number() const noexcept { return number_; }
@@ -35,7 +35,7 @@ public:
 
   friend bool operator==(const Signal&, const Signal&) = default;
 
-private:
+ private:
   int number_;
 };
 

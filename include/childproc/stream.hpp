@@ -62,7 +62,7 @@ struct ReadSink {
 class Stream final
     : public EventEmitter<DataEvent, EndEvent, DrainEvent, FinishEvent, CloseEvent, ErrorEvent>,
       public std::enable_shared_from_this<Stream> {
-public:
+ public:
   /// Called once a write has reached the kernel (empty code) or failed.
   using WriteCallback = std::function<void(std::error_code)>;
 
@@ -113,7 +113,7 @@ public:
   void ref() noexcept;
   void unref() noexcept;
 
-private:
+ private:
   friend struct detail::StreamAccess;
   struct Pending {
     std::string data;
@@ -152,7 +152,7 @@ private:
   std::deque<WriteCallback> done_;  // written; their callbacks run from the next poll
   detail::ReadSink* sink_ = nullptr;
   std::function<void()> on_close_;  // the owner's close counting
-  std::shared_ptr<Stream> self_;   // held while libuv owns poll_
+  std::shared_ptr<Stream> self_;    // held while libuv owns poll_
 };
 
 /// Node's names: stdout and stderr are readable, stdin writable; one type serves all.
