@@ -208,7 +208,7 @@ std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
                                    const ExecOptions& options, ExecCallback callback) {
   if (command.empty()) {
     throw InvalidArgument("ERR_INVALID_ARG_VALUE",
-                          "The argument 'command' cannot be empty. Received ''");
+                          "The argument 'file' cannot be empty. Received ''");
   }
   return run(loop, command, {}, options, true, std::string(command), std::move(callback));
 }

@@ -1,0 +1,247 @@
+// cp_helper: the one child program the childproc tests run. Plain C++ and POSIX, no
+// childproc. The first argument names what to do; see usage() for the list.
+//
+// Output patterns are deterministic: byte i of a stream is (i % 251), so the tests can
+// verify every byte and its position.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <string_view>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+constexpr std::size_t kBlock = 64 * 1024;
+
+// Writes all of `data` to `fd`; false on error (EPIPE, ...).
+bool write_all(int fd, const char* data, std::size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+bool write_str(int fd, std::string_view s) {
+  return write_all(fd, s.data(), s.size());
+}
+
+void fill_pattern(std::string& buf, std::size_t offset, std::size_t n) {
+  buf.resize(n);
+  for (std::size_t i = 0; i < n; ++i)
+    buf[i] = static_cast<char>((offset + i) % 251);
+}
+
+// Writes `total` pattern bytes to `fd` in blocks of `block`.
+int write_pattern(int fd, std::size_t total, std::size_t block = kBlock) {
+  std::string buf;
+  for (std::size_t off = 0; off < total;) {
+    std::size_t n = std::min(block, total - off);
+    fill_pattern(buf, off, n);
+    if (!write_all(fd, buf.data(), n)) return 3;
+    off += n;
+  }
+  return 0;
+}
+
+void sleep_ms(long ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+std::size_t parse_size(const char* s) {
+  return static_cast<std::size_t>(std::strtoull(s, nullptr, 10));
+}
+
+int usage() {
+  write_str(2,
+            "usage: cp_helper CMD [ARGS]\n"
+            "  exit N              exit with status N\n"
+            "  fail TEXT N         write TEXT\\n to stderr, exit N\n"
+            "  out BYTES           write BYTES pattern bytes (i % 251) to stdout\n"
+            "  err BYTES           the same to stderr\n"
+            "  both BYTES          BYTES to stdout and BYTES to stderr, interleaved\n"
+            "  cat                 copy stdin to stdout until EOF\n"
+            "  count-stdin         read stdin to EOF, print the byte count\n"
+            "  close-stdin         close fd 0, print 'closed', sleep up to 20 s\n"
+            "  sleep MS            sleep MS milliseconds\n"
+            "  ignore-term MS      ignore SIGTERM, print 'ready', sleep MS\n"
+            "  kill-self SIGNO     raise signal SIGNO\n"
+            "  env NAME            print $NAME (exit 1 when unset)\n"
+            "  envall              print the environment, sorted, one per line\n"
+            "  cwd                 print the working directory\n"
+            "  argv                print argv (argv[0] included), one per line\n"
+            "  sid                 print getsid(0) and getpid()\n"
+            "  ids                 print getuid() and getgid()\n"
+            "  echo-fd FD TEXT     write TEXT to fd FD\n"
+            "  fd3                 read fd 3 up to a newline, write it back uppercased\n"
+            "  grandchild          fork a grandchild that prints its pid and holds\n"
+            "                      stdout/stderr open for up to 25 s; exit at once\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage();
+  const std::string_view cmd = argv[1];
+
+  if (cmd == "exit" && argc == 3) return std::atoi(argv[2]);
+
+  if (cmd == "fail" && argc == 4) {
+    write_str(2, std::string(argv[2]) + "\n");
+    return std::atoi(argv[3]);
+  }
+
+  if (cmd == "out" && argc == 3) return write_pattern(1, parse_size(argv[2]));
+  if (cmd == "err" && argc == 3) return write_pattern(2, parse_size(argv[2]));
+
+  if (cmd == "both" && argc == 3) {
+    const std::size_t total = parse_size(argv[2]);
+    const std::size_t block = 16 * 1024;
+    std::string buf;
+    for (std::size_t off = 0; off < total;) {
+      std::size_t n = std::min(block, total - off);
+      fill_pattern(buf, off, n);
+      if (!write_all(1, buf.data(), n)) return 3;
+      if (!write_all(2, buf.data(), n)) return 3;
+      off += n;
+    }
+    return 0;
+  }
+
+  if (cmd == "cat" || cmd == "count-stdin") {
+    std::vector<char> buf(kBlock);
+    std::size_t count = 0;
+    for (;;) {
+      ssize_t r = ::read(0, buf.data(), buf.size());
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return 3;
+      if (r == 0) break;
+      count += static_cast<std::size_t>(r);
+      if (cmd == "cat" && !write_all(1, buf.data(), static_cast<std::size_t>(r))) return 3;
+    }
+    if (cmd == "count-stdin") write_str(1, std::to_string(count) + "\n");
+    return 0;
+  }
+
+  if (cmd == "close-stdin") {
+    ::close(0);
+    write_str(1, "closed\n");
+    sleep_ms(20000);
+    return 0;
+  }
+
+  if (cmd == "sleep" && argc == 3) {
+    sleep_ms(std::atol(argv[2]));
+    return 0;
+  }
+
+  if (cmd == "ignore-term" && argc == 3) {
+    ::signal(SIGTERM, SIG_IGN);
+    write_str(1, "ready\n");
+    sleep_ms(std::atol(argv[2]));
+    return 0;
+  }
+
+  if (cmd == "kill-self" && argc == 3) {
+    const int sig = std::atoi(argv[2]);
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+    return 99;  // not reached for a fatal signal
+  }
+
+  if (cmd == "env" && argc == 3) {
+    const char* v = std::getenv(argv[2]);
+    if (v == nullptr) return 1;
+    write_str(1, std::string(v) + "\n");
+    return 0;
+  }
+
+  if (cmd == "envall") {
+    std::vector<std::string> vars;
+    for (char** e = environ; *e != nullptr; ++e)
+      vars.emplace_back(*e);
+    std::sort(vars.begin(), vars.end());
+    std::string text;
+    for (const auto& v : vars)
+      text += v + "\n";
+    write_str(1, text);
+    return 0;
+  }
+
+  if (cmd == "cwd") {
+    char buf[4096];
+    if (::getcwd(buf, sizeof buf) == nullptr) return 3;
+    write_str(1, std::string(buf) + "\n");
+    return 0;
+  }
+
+  if (cmd == "argv") {
+    std::string text;
+    for (int i = 0; i < argc; ++i)
+      text += std::string(argv[i]) + "\n";
+    write_str(1, text);
+    return 0;
+  }
+
+  if (cmd == "sid") {
+    write_str(1, std::to_string(::getsid(0)) + " " + std::to_string(::getpid()) + "\n");
+    return 0;
+  }
+
+  if (cmd == "ids") {
+    write_str(1, std::to_string(::getuid()) + " " + std::to_string(::getgid()) + "\n");
+    return 0;
+  }
+
+  if (cmd == "echo-fd" && argc == 4) {
+    return write_str(std::atoi(argv[2]), argv[3]) ? 0 : 3;
+  }
+
+  if (cmd == "fd3") {
+    std::string line;
+    char c;
+    for (;;) {
+      ssize_t r = ::read(3, &c, 1);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      line += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (c == '\n') break;
+    }
+    return write_str(3, line) ? 0 : 3;
+  }
+
+  if (cmd == "grandchild") {
+    pid_t pid = ::fork();
+    if (pid < 0) return 3;
+    if (pid == 0) {
+      write_str(1, std::to_string(::getpid()) + "\n");
+      sleep_ms(25000);
+      _exit(0);
+    }
+    return 0;
+  }
+
+  return usage();
+}

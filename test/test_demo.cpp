@@ -1,0 +1,111 @@
+// The demo, docs/examples/exec_ls: the founding article's Node program in C++. It must
+// print exactly what Node prints (Node's "    at ..." stack lines aside).
+#include "support.hpp"
+
+using namespace cptest;
+using childproc::ExecError;
+using childproc::ExecOptions;
+
+namespace {
+
+struct Output {
+  int calls = 0;
+  ExecError error;
+  std::string out;
+  std::string err;
+};
+
+childproc::ExecCallback into(Output& o) {
+  return [&o](const ExecError& e, std::string out, std::string err) {
+    ++o.calls;
+    o.error = e;
+    o.out = std::move(out);
+    o.err = std::move(err);
+  };
+}
+
+}  // namespace
+
+#ifndef EXEC_LS
+
+TEST_CASE("demo: exec_ls", "[demo]") {
+  WARN("skipped: docs/examples was not built (examples disabled), so exec_ls is absent");
+}
+
+#else
+
+TEST_CASE_METHOD(LoopFixture, "demo: exec_ls prints what Node's program prints", "[demo]") {
+  const std::string exec_ls = EXEC_LS;
+  TempDir dir;
+  dir.write_file("alpha.txt", "");
+  dir.write_file("beta.txt", "some bytes\n");
+  ExecOptions opts;
+  opts.cwd = dir.path();
+
+  SECTION("ls -l (the default command)") {
+    // What `ls -l` itself prints in that directory, through childproc.
+    Output ls;
+    track(childproc::exec(loop(), "ls -l", opts, into(ls)));
+    run();
+    REQUIRE(ls.calls == 1);
+    REQUIRE_FALSE(static_cast<bool>(ls.error));
+    CHECK_THAT(ls.out, Catch::Contains("alpha.txt"));
+    CHECK_THAT(ls.out, Catch::Contains("beta.txt"));
+
+    Output demo;
+    track(childproc::exec_file(loop(), exec_ls, {}, opts, into(demo)));
+    run();
+    REQUIRE(demo.calls == 1);
+    CHECK_FALSE(static_cast<bool>(demo.error));
+    CHECK(demo.out ==
+          "Child process exited with exit code 0\n"
+          "Child Process STDOUT: " +
+              ls.out +
+              "\n"
+              "Child Process STDERR: \n");
+    CHECK(demo.err.empty());
+  }
+
+  SECTION("ls -l /nonexistent (a failing command)") {
+    Output ls;
+    track(childproc::exec(loop(), "ls -l /nonexistent", opts, into(ls)));
+    run();
+    REQUIRE(ls.calls == 1);
+    REQUIRE(ls.error.exit_code == 2);
+    CHECK(ls.err == "ls: cannot access '/nonexistent': No such file or directory\n");
+
+    Output demo;
+    track(childproc::exec_file(loop(), exec_ls, {"ls -l /nonexistent"}, opts, into(demo)));
+    run();
+    REQUIRE(demo.calls == 1);
+    CHECK_FALSE(static_cast<bool>(demo.error));
+    CHECK(demo.out ==
+          "Child process exited with exit code 2\n"
+          "Error: Command failed: ls -l /nonexistent\n" +
+              ls.err +
+              "\n"
+              "Error code: 2\n"
+              "Signal received: null\n"
+              "Child Process STDOUT: \n"
+              "Child Process STDERR: " +
+              ls.err + "\n");
+  }
+
+  SECTION("kill -TERM $$ (a command killed by a signal)") {
+    Output demo;
+    track(childproc::exec_file(loop(), exec_ls, {"kill -TERM $$"}, opts, into(demo)));
+    run();
+    REQUIRE(demo.calls == 1);
+    CHECK_FALSE(static_cast<bool>(demo.error));
+    CHECK(demo.out ==
+          "Child process exited with exit code null\n"
+          "Error: Command failed: kill -TERM $$\n"
+          "\n"
+          "Error code: null\n"
+          "Signal received: SIGTERM\n"
+          "Child Process STDOUT: \n"
+          "Child Process STDERR: \n");
+  }
+}
+
+#endif
