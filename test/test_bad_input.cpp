@@ -288,10 +288,9 @@ TEST_CASE_METHOD(LoopFixture, "a bad cwd: ENOENT or ENOTDIR", "[bad-input]") {
     EventLog log;
     log.attach(*child);
     run();
-    CHECK(log.events ==
-          std::vector<std::string>{"error spawn " + kHelper +
-                                       " ENOENT (cwd '/nonexistent-childproc-dir')",
-                                   "close -2 null"});
+    CHECK(log.events == std::vector<std::string>{
+                            "error spawn " + kHelper + " ENOENT (cwd '/nonexistent-childproc-dir')",
+                            "close -2 null"});
     REQUIRE(log.errors.size() == 1);
     CHECK(log.errors[0].code == std::errc::no_such_file_or_directory);
     CHECK(log.errors[0].path == kHelper);
