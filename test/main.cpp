@@ -6,7 +6,9 @@
 #define CATCH_CONFIG_RUNNER
 #include "support.hpp"
 
+#include <grp.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <iostream>
 
@@ -32,9 +34,33 @@ void warm_up() {
   childproc::set_unhandled_handler(std::move(previous));
 }
 
+// `<test binary> --unprivileged-spawn uid|gid`: drop to nobody (65534), then ask
+// childproc to run the helper as uid/gid 0. The tests run as root in CI, where every
+// uid is permitted; this re-run of the test binary is how they still see EPERM.
+int unprivileged_spawn(const std::string& which) {
+  if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) {
+    std::cout << "cannot drop privileges\n";
+    return 2;
+  }
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  childproc::SpawnOptions opts;
+  (which == "gid" ? opts.gid : opts.uid) = 0;
+  auto child = childproc::spawn(&loop, cptest::kHelper, {"exit", "0"}, opts);
+  cptest::EventLog log;
+  log.attach(*child);
+  child.reset();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  for (const auto& e : log.events)
+    std::cout << e << '\n';
+  return uv_loop_close(&loop) == 0 ? 0 : 3;
+}
+
 }  // namespace
 
 int main(int argc, char* argv[]) {
+  if (argc == 3 && std::string(argv[1]) == "--unprivileged-spawn")
+    return unprivileged_spawn(argv[2]);
   warm_up();
 
   int result = Catch::Session().run(argc, argv);

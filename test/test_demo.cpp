@@ -109,3 +109,17 @@ TEST_CASE_METHOD(LoopFixture, "demo: exec_ls prints what Node's program prints",
 }
 
 #endif
+
+#ifdef SPAWN_STREAM
+
+TEST_CASE_METHOD(LoopFixture, "example: spawn_stream talks to cat through its pipes", "[demo]") {
+  Output demo;
+  track(childproc::exec_file(loop(), SPAWN_STREAM, {}, into(demo)));
+  run();
+  REQUIRE(demo.calls == 1);
+  CHECK_FALSE(static_cast<bool>(demo.error));
+  CHECK(demo.out == "stdout: hello\nstdout: world\nexit code 0\nclosed\n");
+  CHECK(demo.err.empty());
+}
+
+#endif
