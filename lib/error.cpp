@@ -8,7 +8,7 @@ namespace childproc {
 namespace {
 
 class UvCategory final : public std::error_category {
- public:
+public:
   const char* name() const noexcept override { return "libuv"; }
   std::string message(int ev) const override { return uv_strerror(ev); }
   // libuv's codes are -errno on POSIX, so they map onto the generic category.
@@ -18,7 +18,7 @@ class UvCategory final : public std::error_category {
 };
 
 class ChildprocCategory final : public std::error_category {
- public:
+public:
   const char* name() const noexcept override { return "childproc"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {

@@ -28,7 +28,7 @@ constexpr std::size_t kChunk = 64 * 1024;
 // trimmed to the bytes read at the end, so the zero-fill of resize() is paid once per
 // byte of capacity, not per read.
 class Collector final : public detail::ReadSink {
- public:
+public:
   Collector(std::size_t max, std::function<void()> on_overflow)
       : max_(max), on_overflow_(std::move(on_overflow)) {}
 
@@ -70,7 +70,7 @@ class Collector final : public detail::ReadSink {
     return std::move(buf_);
   }
 
- private:
+private:
   std::size_t max_;
   std::size_t used_ = 0;
   bool overflowed_ = false;

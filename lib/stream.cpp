@@ -30,7 +30,7 @@ struct Scratch {
 thread_local Scratch t_scratch;
 
 class ScratchLease {
- public:
+public:
   ScratchLease() {
     if (!t_scratch.busy) {
       if (!t_scratch.buf) t_scratch.buf = static_cast<char*>(std::aligned_alloc(64, kReadSize));
@@ -52,7 +52,7 @@ class ScratchLease {
   ScratchLease& operator=(const ScratchLease&) = delete;
   char* data() const noexcept { return data_; }
 
- private:
+private:
   char* data_ = nullptr;
   bool shared_ = false;
 };

@@ -38,14 +38,14 @@ std::string pattern(std::size_t offset, std::size_t n);
 
 /// Checks a byte stream, fed chunk by chunk, against the pattern.
 class PatternChecker {
- public:
+public:
   void feed(std::string_view chunk);
   std::size_t size() const noexcept { return size_; }
   /// Offset of the first wrong byte, or empty when every byte so far was right.
   std::optional<std::size_t> first_mismatch() const noexcept { return mismatch_; }
   bool ok(std::size_t expected_size) const noexcept { return size_ == expected_size && !mismatch_; }
 
- private:
+private:
   std::size_t size_ = 0;
   std::optional<std::size_t> mismatch_;
 };
@@ -66,7 +66,7 @@ std::string read_fd(int fd);
 
 /// A directory made with mkdtemp, removed with its contents at scope end.
 class TempDir {
- public:
+public:
   TempDir();
   ~TempDir();
   TempDir(const TempDir&) = delete;
@@ -76,7 +76,7 @@ class TempDir {
   std::string write_file(const std::string& name, const std::string& content,
                          int mode = 0644) const;
 
- private:
+private:
   std::string path_;
 };
 
@@ -94,7 +94,7 @@ struct EventLog {
 /// checks every test gets (loop closes with no handle left, same fd count, no zombie,
 /// no unexpected message to the UnhandledHandler).
 class LoopFixture {
- public:
+public:
   LoopFixture();
   ~LoopFixture();
   LoopFixture(const LoopFixture&) = delete;
@@ -121,7 +121,7 @@ class LoopFixture {
   /// Any message left at the end of the test fails it.
   std::vector<std::string> take_unhandled();
 
- private:
+private:
   struct Timer;
   static void on_watchdog(uv_timer_t* t);
   void kill_tracked();

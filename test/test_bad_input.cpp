@@ -344,7 +344,7 @@ namespace {
 // Lowers RLIMIT_NOFILE's soft limit so that exactly `free_slots` fd numbers are free
 // below it; restores the old limit when done.
 class FdLimit {
- public:
+public:
   explicit FdLimit(int free_slots) {
     ::getrlimit(RLIMIT_NOFILE, &old_);
     std::set<int> open;
@@ -371,7 +371,7 @@ class FdLimit {
   }
   bool active() const noexcept { return active_; }
 
- private:
+private:
   rlimit old_{};
   bool active_ = false;
 };

@@ -15,13 +15,13 @@ struct Ping {
 struct Pong {};
 
 class Emitter : public childproc::EventEmitter<Ping, Pong> {
- public:
+public:
   using EventEmitter::emit;
 };
 
 // Captures the UnhandledHandler's messages for one test, then restores the handler.
 class CaptureUnhandled {
- public:
+public:
   CaptureUnhandled() {
     previous_ =
         childproc::set_unhandled_handler([this](std::string_view m) { messages.emplace_back(m); });
@@ -29,7 +29,7 @@ class CaptureUnhandled {
   ~CaptureUnhandled() { childproc::set_unhandled_handler(std::move(previous_)); }
   std::vector<std::string> messages;
 
- private:
+private:
   childproc::UnhandledHandler previous_;
 };
 

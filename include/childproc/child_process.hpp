@@ -43,7 +43,7 @@ struct ExitEvent {
 /// the loop's thread.
 class ChildProcess final : public EventEmitter<SpawnEvent, ExitEvent, CloseEvent, ErrorEvent>,
                            public std::enable_shared_from_this<ChildProcess> {
- public:
+public:
   ~ChildProcess();
 
   /// The process id; empty when the spawn failed.
@@ -80,7 +80,7 @@ class ChildProcess final : public EventEmitter<SpawnEvent, ExitEvent, CloseEvent
 
   uv_loop_t* loop() const noexcept { return loop_; }
 
- private:
+private:
   friend struct SpawnAccess;
   friend struct detail::ChildAccess;
   explicit ChildProcess(uv_loop_t* loop);

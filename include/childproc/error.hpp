@@ -55,24 +55,24 @@ struct Error {
 /// Base of the exceptions thrown for arguments that are wrong before anything is
 /// started (Node's TypeError/RangeError). `code()` is Node's code.
 class InvalidArgument : public std::invalid_argument {
- public:
+public:
   InvalidArgument(std::string code, const std::string& message);
   /// "ERR_INVALID_ARG_VALUE", "ERR_UNKNOWN_SIGNAL", "ERR_OUT_OF_RANGE", ...
   const std::string& code() const noexcept { return code_; }
 
- private:
+private:
   std::string code_;
 };
 
 /// A signal name or number that this platform does not have.
 class UnknownSignal : public InvalidArgument {
- public:
+public:
   explicit UnknownSignal(std::string_view signal);
 };
 
 /// A numeric option outside its range (a negative timeout).
 class OutOfRange : public InvalidArgument {
- public:
+public:
   OutOfRange(std::string_view name, std::string_view expected, std::string_view received);
 };
 

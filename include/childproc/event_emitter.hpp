@@ -34,7 +34,7 @@ void report_listener_exception() noexcept;
 
 template <typename E>
 class ListenerList {
- public:
+public:
   ListenerId add(ListenerId id, std::function<void(const E&)> fn, bool once) {
     entries_.push_back(std::make_unique<Entry>(Entry{id, once, true, std::move(fn)}));
     ++live_;
@@ -84,7 +84,7 @@ class ListenerList {
     return called;
   }
 
- private:
+private:
   struct Entry {
     ListenerId id;
     bool once;
@@ -114,7 +114,7 @@ class ListenerList {
 /// compile. Safe when a listener adds or removes listeners, or itself, during an emit.
 template <typename... Events>
 class EventEmitter {
- public:
+public:
   EventEmitter() = default;
   EventEmitter(const EventEmitter&) = delete;
   EventEmitter& operator=(const EventEmitter&) = delete;
@@ -148,7 +148,7 @@ class EventEmitter {
     list<E>().clear();
   }
 
- protected:
+protected:
   ~EventEmitter() = default;
 
   /// Calls the listeners of `E`; returns how many ran. Never throws.
@@ -157,7 +157,7 @@ class EventEmitter {
     return list<E>().emit(event);
   }
 
- private:
+private:
   template <typename E>
   detail::ListenerList<E>& list() noexcept {
     static_assert((std::is_same_v<E, Events> || ...), "this emitter has no such event");

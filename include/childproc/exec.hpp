@@ -47,7 +47,7 @@ struct ExecOptions {
 
 /// What went wrong in an exec; empty (false) on success. Node's exec error object.
 class ExecError {
- public:
+public:
   /// The child's exit code, when it exited (non-zero for an error).
   std::optional<int> exit_code;
   /// The signal that ended the child, when one did.
@@ -71,7 +71,7 @@ class ExecError {
   /// True when there is an error.
   explicit operator bool() const noexcept { return static_cast<bool>(code); }
 
- private:
+private:
   friend struct detail::ExecAccess;
   std::string message_;
 };

@@ -18,7 +18,7 @@ using Env = std::map<std::string, std::string>;
 
 /// What one of the child's fds (0, 1, 2, 3, ...) is connected to.
 class Stdio {
- public:
+public:
   enum class Kind {
     pipe,     ///< a pipe to the parent (fd 0-2: a real pipe; fd 3+: a socketpair, both ways)
     ignore,   ///< /dev/null for fds 0-2; left closed for fd 3 and up
@@ -39,7 +39,7 @@ class Stdio {
   /// The parent fd for Kind::fd, else -1.
   int fd_number() const noexcept { return fd_; }
 
- private:
+private:
   Stdio(Kind kind, int fd) noexcept : kind_(kind), fd_(fd) {}
   Kind kind_;
   int fd_;

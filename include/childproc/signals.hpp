@@ -20,7 +20,7 @@ std::optional<int> signal_number(std::string_view name) noexcept;
 /// that is not a signal throws `UnknownSignal` (Node's ERR_UNKNOWN_SIGNAL), so a bad
 /// `kill_signal` fails at the call that names it, not later when it is used.
 class Signal {
- public:
+public:
   /// SIGTERM, Node's default kill signal.
   Signal() noexcept;
   Signal(int number);               // NOLINT(google-explicit-constructor): reads like Node
@@ -35,7 +35,7 @@ class Signal {
 
   friend bool operator==(const Signal&, const Signal&) = default;
 
- private:
+private:
   int number_;
 };
 

@@ -62,7 +62,7 @@ struct ReadSink {
 class Stream final
     : public EventEmitter<DataEvent, EndEvent, DrainEvent, FinishEvent, CloseEvent, ErrorEvent>,
       public std::enable_shared_from_this<Stream> {
- public:
+public:
   /// Called once a write has reached the kernel (empty code) or failed.
   using WriteCallback = std::function<void(std::error_code)>;
 
@@ -113,7 +113,7 @@ class Stream final
   void ref() noexcept;
   void unref() noexcept;
 
- private:
+private:
   friend struct detail::StreamAccess;
   struct Pending {
     std::string data;
