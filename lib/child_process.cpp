@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cerrno>
+#include <csignal>
+#include <stdexcept>
 
 #include <string>
 #include <utility>
@@ -24,6 +26,8 @@ struct SpawnPlan {
   int uid = 0;
   int gid = 0;
   std::chrono::milliseconds timeout{0};
+  std::chrono::milliseconds force_kill_after{0};
+  std::chrono::milliseconds close_timeout{0};
   Signal kill_signal;
   std::stop_token stop_token;
 };
@@ -81,7 +85,11 @@ std::string lookup_default_path(const std::string& file) {
   return file;
 }
 
-SpawnPlan plan_spawn(std::string_view file, const std::vector<std::string>& args,
+void check_duration(std::chrono::milliseconds d, const char* name) {
+  if (d.count() < 0) throw OutOfRange(name, "an unsigned integer", std::to_string(d.count()));
+}
+
+SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<std::string>& args,
                      const SpawnOptions& options) {
   if (file.empty()) {
     throw InvalidArgument("ERR_INVALID_ARG_VALUE",
@@ -92,9 +100,9 @@ SpawnPlan plan_spawn(std::string_view file, const std::vector<std::string>& args
     check_argument(args[i], "args[" + std::to_string(i) + "]");
   if (options.cwd) check_property(*options.cwd, "options.cwd");
   if (options.argv0) check_property(*options.argv0, "options.argv0");
-  if (options.timeout.count() < 0) {
-    throw OutOfRange("timeout", "an unsigned integer", std::to_string(options.timeout.count()));
-  }
+  check_duration(options.timeout, "timeout");
+  check_duration(options.force_kill_after, "options.force_kill_after");
+  check_duration(options.close_timeout, "options.close_timeout");
   // Signal 0 kills nothing: a timeout or a cancellation would leave the child running.
   if (options.kill_signal.number() == 0) throw UnknownSignal("0");
   if (options.uid && *options.uid < 0)
@@ -149,9 +157,23 @@ SpawnPlan plan_spawn(std::string_view file, const std::vector<std::string>& args
     plan.stdio.push_back(Stdio::pipe());
   for (std::size_t i = 0; i < plan.stdio.size(); ++i) {
     const Stdio& s = plan.stdio[i];
+    const std::string name = "options.stdio[" + std::to_string(i) + "]";
     if (s.kind() == Stdio::Kind::fd && s.fd_number() < 0) {
-      throw OutOfRange("options.stdio[" + std::to_string(i) + "]", ">= 0",
-                       std::to_string(s.fd_number()));
+      throw OutOfRange(name, ">= 0", std::to_string(s.fd_number()));
+    }
+    if (s.kind() == Stdio::Kind::stream) {
+      if (!s.stream()) {
+        throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                              "The property '" + name + "' must be a stream. Received null");
+      }
+      if (s.stream()->loop() != loop) {
+        throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                              "The property '" + name + "' is a stream of another loop");
+      }
+      if (s.stream()->closed()) {
+        throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                              "The property '" + name + "' is a stream that is already closed");
+      }
     }
   }
   plan.cwd = options.cwd;
@@ -165,15 +187,18 @@ SpawnPlan plan_spawn(std::string_view file, const std::vector<std::string>& args
     plan.gid = *options.gid;
   }
   plan.timeout = options.timeout;
+  plan.force_kill_after = options.force_kill_after;
+  plan.close_timeout = options.close_timeout;
   plan.kill_signal = options.kill_signal;
   plan.stop_token = options.stop_token;
   return plan;
 }
 
-int set_nonblocking(int fd) {
+int set_blocking(int fd, bool blocking) {
   int fl = ::fcntl(fd, F_GETFL);
-  if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
-  return 0;
+  if (fl < 0) return -errno;
+  fl = blocking ? (fl & ~O_NONBLOCK) : (fl | O_NONBLOCK);
+  return ::fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
 }
 
 struct PipeEnds {
@@ -196,7 +221,7 @@ int make_pipe(std::size_t index, PipeEnds& ends) {
     ends = index == 0 ? PipeEnds{p[1], p[0], false, true, false}
                       : PipeEnds{p[0], p[1], true, false, false};
   }
-  return set_nonblocking(ends.parent);
+  return set_blocking(ends.parent, false);
 }
 
 bool cwd_is_bad(const std::string& cwd) {
@@ -219,6 +244,9 @@ void ChildProcess::start(const SpawnPlan& plan) {
   file_ = plan.file;
   args_ = plan.args;
   kill_signal_ = plan.kill_signal;
+  force_kill_after_ = plan.force_kill_after;
+  close_timeout_ = plan.close_timeout;
+  detached_ = (plan.flags & UV_PROCESS_DETACHED) != 0;
   self_ = shared_from_this();
 
   uv_timer_init(loop_, &defer_);
@@ -247,6 +275,13 @@ void ChildProcess::start(const SpawnPlan& plan) {
       case Stdio::Kind::fd:
         containers[i].flags = UV_INHERIT_FD;
         containers[i].data.fd = s.fd_number();
+        break;
+      case Stdio::Kind::stream:
+        // The two children share one open file description, so its O_NONBLOCK (the
+        // parent's setting) would reach the new child too: children get blocking stdio.
+        containers[i].flags = UV_INHERIT_FD;
+        containers[i].data.fd = s.stream()->fd();
+        set_blocking(s.stream()->fd(), true);
         break;
     }
   }
@@ -286,6 +321,14 @@ void ChildProcess::start(const SpawnPlan& plan) {
 
   for (auto& e : ends) {
     if (e.child >= 0) ::close(e.child);
+  }
+  for (const Stdio& s : plan.stdio) {
+    if (s.kind() != Stdio::Kind::stream) continue;
+    if (err == 0) {
+      s.stream()->destroy();  // the child has the pipe now; the parent lets go of it
+    } else {
+      set_blocking(s.stream()->fd(), false);
+    }
   }
 
   if (err != 0) {
@@ -327,15 +370,7 @@ void ChildProcess::start(const SpawnPlan& plan) {
         });
       }
     }
-    if (plan.timeout.count() > 0) {
-      uv_timer_init(loop_, &timer_);
-      timer_.data = this;
-      timer_used_ = true;
-      ++open_handles_;
-      uv_timer_start(
-          &timer_, [](uv_timer_t* t) { static_cast<ChildProcess*>(t->data)->on_timeout(); },
-          static_cast<uint64_t>(plan.timeout.count()), 0);
-    }
+    if (plan.timeout.count() > 0) start_timer(TimerMode::timeout, plan.timeout);
     if (plan.stop_token.stop_possible()) {
       uv_async_init(loop_, &async_,
                     [](uv_async_t* a) { static_cast<ChildProcess*>(a->data)->on_abort(); });
@@ -386,7 +421,6 @@ void ChildProcess::on_exit(int64_t status, int term_signal) {
   }
   emit_spawn();
   close_handle(reinterpret_cast<uv_handle_t*>(&process_));
-  if (timer_used_) close_handle(reinterpret_cast<uv_handle_t*>(&timer_));
   stop_cb_.reset();
   if (async_used_) close_handle(reinterpret_cast<uv_handle_t*>(&async_));
   // As Node: nothing written to stdin now can reach the child.
@@ -395,18 +429,88 @@ void ChildProcess::on_exit(int64_t status, int term_signal) {
   for (auto& s : stdio_) {
     if (s && s->readable()) detail::StreamAccess::flush(*s);
   }
+  if (close_timeout_.count() > 0 && closes_got_ + 1 < closes_needed_) {
+    start_timer(TimerMode::close_wait, close_timeout_);
+  } else {
+    close_timer();
+  }
   maybe_close();
+}
+
+void ChildProcess::start_timer(TimerMode mode, std::chrono::milliseconds delay) {
+  if (!timer_used_) {
+    uv_timer_init(loop_, &timer_);
+    timer_.data = this;
+    timer_used_ = true;
+    ++open_handles_;
+    if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+  }
+  timer_mode_ = mode;
+  uv_timer_start(
+      &timer_, [](uv_timer_t* t) { static_cast<ChildProcess*>(t->data)->on_timer(); },
+      static_cast<uint64_t>(delay.count()), 0);
+}
+
+void ChildProcess::close_timer() {
+  timer_mode_ = TimerMode::none;
+  if (timer_used_) close_handle(reinterpret_cast<uv_handle_t*>(&timer_));
+}
+
+void ChildProcess::on_timer() {
+  const TimerMode mode = std::exchange(timer_mode_, TimerMode::none);
+  switch (mode) {
+    case TimerMode::timeout:
+      on_timeout();
+      break;
+    case TimerMode::force_kill:
+      if (!exited_) kill(SIGKILL);
+      break;
+    case TimerMode::close_wait: {
+      // A grandchild still holds the pipes: stop waiting for it. What was read so far
+      // has been delivered; each stream's close now completes the close count.
+      auto keep = shared_from_this();
+      close_timer();
+      for (auto& s : stdio_) {
+        if (s && !s->closed() && s->readable()) s->destroy();
+      }
+      break;
+    }
+    case TimerMode::none:
+      break;
+  }
+}
+
+bool ChildProcess::terminate(std::optional<std::chrono::milliseconds> force_kill_after) {
+  if (!kill(kill_signal_)) return false;
+  const auto delay = force_kill_after.value_or(force_kill_after_);
+  if (delay.count() > 0 && !exited_) start_timer(TimerMode::force_kill, delay);
+  return true;
+}
+
+bool ChildProcess::kill_group(Signal signal) {
+  if (!detached_) {
+    throw std::logic_error(
+        "kill_group() needs a child spawned with detached = true (its own process group)");
+  }
+  if (!pid_ || close_emitted_) return false;
+  const int err = uv_kill(-*pid_, signal.number());
+  if (err == 0) {
+    if (signal.number() != 0) killed_ = true;
+    return true;
+  }
+  if (err != UV_ESRCH) report_error(Error{uv_error(err), "kill", {}, {}, {}});
+  return false;
 }
 
 void ChildProcess::on_timeout() {
   if (exited_) return;
   if (before_timeout_kill_) before_timeout_kill_();
-  timed_out_ = kill(kill_signal_);
+  timed_out_ = terminate();
 }
 
 void ChildProcess::on_abort() {
   if (exited_ || aborted_) return;
-  if (kill(kill_signal_)) {
+  if (terminate()) {
     aborted_ = true;
     report_error(Error{make_error_code(errc::aborted), {}, {}, {}, "The operation was aborted"});
   }
@@ -431,6 +535,7 @@ void ChildProcess::report_error(const Error& error) {
 void ChildProcess::maybe_close() {
   if (++closes_got_ != closes_needed_) return;
   close_emitted_ = true;
+  close_timer();
   emit(CloseEvent{exit_code_, signal_code_});
   release_if_done();
 }
@@ -473,10 +578,28 @@ void ChildProcess::release_if_done() {
   }
 }
 
+ChildGuard& ChildGuard::operator=(ChildGuard&& other) noexcept {
+  if (this != &other) {
+    ChildGuard old(std::move(*this));
+    child_ = std::move(other.child_);
+    grace_ = other.grace_;
+  }
+  return *this;
+}
+
+ChildGuard::~ChildGuard() {
+  if (!child_) return;
+  try {
+    child_->terminate(grace_);
+  } catch (...) {
+    detail::report_listener_exception();
+  }
+}
+
 std::shared_ptr<ChildProcess> spawn(uv_loop_t* loop, std::string_view file,
                                     const std::vector<std::string>& args,
                                     const SpawnOptions& options) {
-  SpawnPlan plan = plan_spawn(file, args, options);
+  SpawnPlan plan = plan_spawn(loop, file, args, options);
   auto child = SpawnAccess::make(loop);
   SpawnAccess::start(*child, plan);
   return child;

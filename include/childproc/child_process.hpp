@@ -9,6 +9,7 @@
 #include <childproc/signals.hpp>
 #include <childproc/stream.hpp>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -73,6 +74,17 @@ public:
   /// there is no live child (spawn failed, or already exited and reaped).
   bool kill(Signal signal = Signal());
 
+  /// Sends `signal` to the child's whole process group. The child must have been
+  /// spawned `detached` (it then leads its own group); otherwise throws
+  /// std::logic_error. Works until CloseEvent, so grandchildren that outlive the child
+  /// and hold its pipes can still be reached. False when nothing was signalled.
+  bool kill_group(Signal signal = Signal());
+
+  /// Sends the spawn option `kill_signal`, then SIGKILL after `force_kill_after`
+  /// (default: the spawn option of that name) if the child is still alive; a zero
+  /// delay sends only `kill_signal`. False when there is no live child.
+  bool terminate(std::optional<std::chrono::milliseconds> force_kill_after = std::nullopt);
+
   /// Keep the loop alive for this child (the default) / let the loop end without
   /// waiting for it. unref() also releases the child's stdio streams, unlike Node.
   void ref() noexcept;
@@ -88,7 +100,11 @@ private:
   void start(const SpawnPlan& plan);
   void emit_spawn();
   void on_exit(int64_t status, int term_signal);
+  enum class TimerMode { none, timeout, force_kill, close_wait };
   void on_timeout();
+  void on_timer();
+  void start_timer(TimerMode mode, std::chrono::milliseconds delay);
+  void close_timer();
   void on_abort();
   void report_error(const Error& error);
   void maybe_close();
@@ -101,6 +117,10 @@ private:
   uv_timer_t timer_{};
   uv_async_t async_{};
   bool timer_used_ = false;
+  TimerMode timer_mode_ = TimerMode::none;
+  std::chrono::milliseconds force_kill_after_{0};
+  std::chrono::milliseconds close_timeout_{0};
+  bool detached_ = false;
   bool async_used_ = false;
   std::unique_ptr<std::stop_callback<std::function<void()>>> stop_cb_;
   std::function<void()> before_timeout_kill_;  // exec stops reading first, as Node does
@@ -124,6 +144,31 @@ private:
   int closes_got_ = 0;
   int open_handles_ = 0;
   std::shared_ptr<ChildProcess> self_;  // released after CloseEvent and every handle's close
+};
+
+/// Owns a child for a scope, for harnesses and tests: a child still running when the
+/// guard is destroyed is terminate()d with `grace` before SIGKILL. The SIGKILL comes
+/// from the child's loop, so that loop must run again for it.
+class ChildGuard {
+public:
+  explicit ChildGuard(std::shared_ptr<ChildProcess> child,
+                      std::chrono::milliseconds grace = std::chrono::seconds(1)) noexcept
+      : child_(std::move(child)), grace_(grace) {}
+  ChildGuard(ChildGuard&&) noexcept = default;
+  ChildGuard& operator=(ChildGuard&& other) noexcept;
+  ChildGuard(const ChildGuard&) = delete;
+  ChildGuard& operator=(const ChildGuard&) = delete;
+  ~ChildGuard();
+
+  ChildProcess* operator->() const noexcept { return child_.get(); }
+  ChildProcess& operator*() const noexcept { return *child_; }
+  const std::shared_ptr<ChildProcess>& get() const noexcept { return child_; }
+  /// Gives up ownership: the child is no longer terminated by this guard.
+  std::shared_ptr<ChildProcess> release() noexcept { return std::move(child_); }
+
+private:
+  std::shared_ptr<ChildProcess> child_;
+  std::chrono::milliseconds grace_;
 };
 
 /// Starts `file` with `args` (argv[1...]) on `loop`. Throws `InvalidArgument` (or a

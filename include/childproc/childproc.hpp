@@ -8,3 +8,4 @@
 #include <childproc/options.hpp>
 #include <childproc/signals.hpp>
 #include <childproc/stream.hpp>
+#include <childproc/sync.hpp>

@@ -37,6 +37,10 @@ struct ExecOptions {
   /// Kill with `kill_signal` after this long (0: never).
   std::chrono::milliseconds timeout{0};
   Signal kill_signal{};
+  /// As SpawnOptions: SIGKILL this long after childproc sent `kill_signal` (0: never).
+  std::chrono::milliseconds force_kill_after{0};
+  /// As SpawnOptions: after exit, wait at most this long for the pipes (0: forever).
+  std::chrono::milliseconds close_timeout{0};
   /// Bytes kept per stream (stdout and stderr each). Past it the child is killed with
   /// `kill_signal`, exactly `max_buffer` bytes are kept, and the error is
   /// errc::max_buffer_exceeded. Node's default since v12: 1 MiB.

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -12,6 +13,8 @@
 #include <vector>
 
 namespace childproc {
+
+class Stream;
 
 /// A child's environment: name -> value.
 using Env = std::map<std::string, std::string>;
@@ -24,6 +27,7 @@ public:
     ignore,   ///< /dev/null for fds 0-2; left closed for fd 3 and up
     inherit,  ///< the parent's own fd with the same number
     fd,       ///< a parent fd, given by number
+    stream,   ///< another child's stdio stream: the kernel connects the two children
   };
 
   /// A pipe to the parent: the child's stdio stream in `ChildProcess::stdio(i)`.
@@ -34,15 +38,28 @@ public:
   static Stdio inherit() noexcept { return Stdio(Kind::inherit, -1); }
   /// The parent's fd `n` (must be >= 0; the parent keeps it open).
   static Stdio fd(int n) noexcept { return Stdio(Kind::fd, n); }
+  /// Another child's stdio stream on the same loop (`ps->std_out()` as grep's stdin,
+  /// or `grep->std_in()` as ps's stdout): the new child gets that pipe itself. Once
+  /// the spawn succeeds the parent closes its end, so no byte passes through the
+  /// parent. Hand the stream over before returning to the loop: bytes the parent read
+  /// before that are not the new child's.
+  static Stdio from(std::shared_ptr<Stream> stream) noexcept {
+    Stdio s(Kind::stream, -1);
+    s.stream_ = std::move(stream);
+    return s;
+  }
 
   Kind kind() const noexcept { return kind_; }
   /// The parent fd for Kind::fd, else -1.
   int fd_number() const noexcept { return fd_; }
+  /// The stream for Kind::stream, else null.
+  const std::shared_ptr<Stream>& stream() const noexcept { return stream_; }
 
 private:
   Stdio(Kind kind, int fd) noexcept : kind_(kind), fd_(fd) {}
   Kind kind_;
   int fd_;
+  std::shared_ptr<Stream> stream_;
 };
 
 /// spawn()'s options. Every field is optional: `{}` runs the program with three pipes
@@ -65,8 +82,16 @@ struct SpawnOptions {
   std::variant<bool, std::string> shell = false;
   /// Kill with `kill_signal` after this long (0: never). Must not be negative.
   std::chrono::milliseconds timeout{0};
-  /// The signal for `timeout` and cancellation.
+  /// The signal for `timeout`, cancellation and terminate().
   Signal kill_signal{};
+  /// When childproc itself sends `kill_signal` (timeout, cancellation, exec's
+  /// max_buffer, terminate()), send SIGKILL this long after if the child is still
+  /// alive. 0: never, as Node. Must not be negative.
+  std::chrono::milliseconds force_kill_after{0};
+  /// After the child exits, wait at most this long for its stdio pipes to close (a
+  /// grandchild may hold them), then close the parent's ends so CloseEvent comes.
+  /// Data received until then is delivered. 0: wait forever, as Node.
+  std::chrono::milliseconds close_timeout{0};
   /// Requesting stop (from any thread) kills the child with `kill_signal` and emits an
   /// ErrorEvent with errc::aborted: Node's `signal` option (AbortSignal).
   std::stop_token stop_token{};

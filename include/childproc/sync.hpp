@@ -1,0 +1,86 @@
+// spawn_sync(), exec_sync(), exec_file_sync(): run a child to completion and return.
+// Each call runs the async machinery on a private uv_loop_t: it never touches the
+// caller's loop, may be called from a loop callback or from several threads at once,
+// and leaves no handle, fd or child behind.
+#pragma once
+
+#include <childproc/error.hpp>
+#include <childproc/exec.hpp>
+#include <childproc/options.hpp>
+
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace childproc {
+
+/// spawn_sync()'s options: spawn()'s, plus what a blocking call needs.
+struct SpawnSyncOptions : SpawnOptions {
+  /// Written to the child's stdin, which is then closed. Needs stdin to be a pipe.
+  /// Without it a piped stdin is closed at once (the child reads EOF).
+  std::optional<std::string> input{};
+  /// Bytes kept per output stream. Past it the child is terminated, exactly
+  /// `max_buffer` bytes are kept and `error` is ENOBUFS (Node counts a total and does
+  /// not truncate).
+  std::size_t max_buffer = 1024 * 1024;
+};
+
+/// What spawn_sync() saw.
+struct SpawnSyncResult {
+  /// The child's pid; empty when it never started.
+  std::optional<int> pid;
+  /// One entry per stdio slot: the bytes read from a pipe, empty for other slots.
+  std::vector<std::optional<std::string>> output;
+  /// stdout's and stderr's bytes (empty strings where those slots are not pipes).
+  std::string out;
+  std::string err;
+  /// The exit code, when the child exited.
+  std::optional<int> status;
+  /// The signal that ended the child, when one did.
+  std::optional<int> signal;
+  /// What went wrong, with syscall "spawnSync <file>": the spawn error (ENOENT,
+  /// EACCES, ...), ETIMEDOUT after `timeout`, ENOBUFS after `max_buffer`, or the
+  /// cancellation (errc::aborted). A non-zero exit is not an error here.
+  std::optional<Error> error;
+};
+
+/// Runs `file` with `args` and waits for it to close. Throws InvalidArgument for the
+/// argument errors of spawn() and for `input` with a stdin that is not a pipe;
+/// everything else is in the result.
+SpawnSyncResult spawn_sync(std::string_view file, const std::vector<std::string>& args = {},
+                           const SpawnSyncOptions& options = {});
+
+/// exec_sync()'s and exec_file_sync()'s options: exec's, plus `input` and `stdio`.
+struct ExecSyncOptions : ExecOptions {
+  /// Written to the child's stdin, which is then closed.
+  std::optional<std::string> input{};
+  /// As SpawnOptions. When empty (the default) stdout and stderr are captured, and
+  /// the child's stderr is also written to this process's stderr, as Node does.
+  std::vector<Stdio> stdio{};
+};
+
+/// Thrown by exec_sync() and exec_file_sync() when the child could not run, exited
+/// non-zero or was killed. what(): "Command failed: <cmd>" plus "\n<stderr>" when
+/// stderr is not empty, or the error's own message when the child never finished
+/// normally ("spawnSync /bin/sh ENOENT", "spawnSync /bin/sh ETIMEDOUT").
+class ExecSyncError : public std::runtime_error {
+public:
+  ExecSyncError(const std::string& message, std::string cmd, SpawnSyncResult result)
+      : std::runtime_error(message), cmd(std::move(cmd)), result(std::move(result)) {}
+
+  /// The command as given (exec_file_sync: file and args joined by spaces).
+  std::string cmd;
+  /// Everything the run produced: pid, output, out, err, status, signal, error.
+  SpawnSyncResult result;
+};
+
+/// Runs `command` through the shell, waits, and returns its stdout.
+std::string exec_sync(std::string_view command, const ExecSyncOptions& options = {});
+/// Runs `file` with `args` (no shell unless options.shell), waits, returns its stdout.
+std::string exec_file_sync(std::string_view file, const std::vector<std::string>& args = {},
+                           const ExecSyncOptions& options = {});
+
+}  // namespace childproc

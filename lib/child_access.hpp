@@ -1,0 +1,19 @@
+// What exec and the sync variants may do to a ChildProcess that users may not.
+#pragma once
+
+#include <childproc/child_process.hpp>
+
+#include <functional>
+#include <utility>
+
+namespace childproc::detail {
+
+struct ChildAccess {
+  /// Runs `fn` when the timeout fires, before the kill: exec and spawn_sync stop
+  /// reading there, as Node's exec does.
+  static void before_timeout_kill(ChildProcess& c, std::function<void()> fn) {
+    c.before_timeout_kill_ = std::move(fn);
+  }
+};
+
+}  // namespace childproc::detail

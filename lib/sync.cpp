@@ -1,0 +1,192 @@
+#include <childproc/child_process.hpp>
+#include <childproc/sync.hpp>
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "child_access.hpp"
+#include "collector.hpp"
+#include "stream_access.hpp"
+
+namespace childproc {
+
+namespace {
+
+// One loop per call: nothing the caller owns is touched, so a sync call works from a
+// loop callback and from several threads at once.
+class PrivateLoop {
+public:
+  PrivateLoop() { uv_loop_init(&loop_); }
+  ~PrivateLoop() {
+    // Normally every handle is closed once the child has closed; after an exception
+    // part-way, close what is left so the loop (and its fds) can go.
+    if (uv_loop_close(&loop_) == UV_EBUSY) {
+      uv_walk(
+          &loop_,
+          [](uv_handle_t* h, void*) {
+            if (!uv_is_closing(h)) uv_close(h, nullptr);
+          },
+          nullptr);
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      uv_loop_close(&loop_);
+    }
+  }
+  PrivateLoop(const PrivateLoop&) = delete;
+  PrivateLoop& operator=(const PrivateLoop&) = delete;
+  uv_loop_t* get() noexcept { return &loop_; }
+
+private:
+  uv_loop_t loop_{};
+};
+
+std::string join(std::string_view file, const std::vector<std::string>& args) {
+  std::string cmd(file);
+  for (const auto& a : args)
+    cmd += " " + a;
+  return cmd;
+}
+
+Error sync_error(const ChildProcess& c, std::error_code code) {
+  const auto& args = c.spawnargs();
+  return Error{code,
+               "spawnSync " + c.spawnfile(),
+               c.spawnfile(),
+               std::vector<std::string>(args.begin() + (args.empty() ? 0 : 1), args.end()),
+               {}};
+}
+
+void write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // the parent's stderr is gone: nothing better to do
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+}  // namespace
+
+SpawnSyncResult spawn_sync(std::string_view file, const std::vector<std::string>& args,
+                           const SpawnSyncOptions& options) {
+  SpawnOptions so = options;
+  while (so.stdio.size() < 3)
+    so.stdio.push_back(Stdio::pipe());
+  if (options.input && so.stdio[0].kind() != Stdio::Kind::pipe) {
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                          "The property 'options.input' needs stdin (options.stdio[0]) to be "
+                          "a pipe");
+  }
+
+  PrivateLoop loop;
+  auto child = spawn(loop.get(), file, args, so);
+  ChildProcess* raw = child.get();
+  SpawnSyncResult result;
+  result.pid = child->pid();
+
+  std::optional<Error> error;
+  const std::size_t slots = so.stdio.size();
+  auto stop_reading = [raw, slots] {
+    for (std::size_t i = 1; i < slots; ++i) {
+      if (const auto& s = raw->stdio(i); s && s->readable()) s->destroy();
+    }
+  };
+  std::vector<std::unique_ptr<detail::Collector>> collectors(so.stdio.size());
+  for (std::size_t i = 0; i < collectors.size(); ++i) {
+    const auto& s = child->stdio(i);
+    if (!s || !s->readable()) continue;
+    collectors[i] = std::make_unique<detail::Collector>(options.max_buffer, [&, raw] {
+      if (!error) error = sync_error(*raw, uv_error(UV_ENOBUFS));
+      stop_reading();
+      raw->terminate();
+    });
+    detail::StreamAccess::set_sink(*s, collectors[i].get());
+  }
+  detail::ChildAccess::before_timeout_kill(*child, [&, raw] {
+    if (!error) error = sync_error(*raw, uv_error(UV_ETIMEDOUT));
+    stop_reading();
+  });
+  child->on<ErrorEvent>([&, raw](const ErrorEvent& e) {
+    if (error) return;
+    Error converted = sync_error(*raw, e.error.code);
+    if (e.error.code == errc::aborted) converted.text = e.error.text;
+    error = std::move(converted);
+  });
+  if (const auto& in = child->std_in()) {
+    // A child that exits without reading all of `input` is not an error (as Node).
+    in->on<ErrorEvent>([](const ErrorEvent&) {});
+    if (options.input) {
+      in->end(*options.input);
+    } else {
+      in->end();
+    }
+  }
+
+  uv_run(loop.get(), UV_RUN_DEFAULT);
+
+  result.error = std::move(error);
+  if (result.pid) {  // after a failed spawn exit_code() is -errno, which is no status
+    result.status = child->exit_code();
+    result.signal = child->signal_code();
+  }
+  result.output.resize(collectors.size());
+  for (std::size_t i = 0; i < collectors.size(); ++i) {
+    if (collectors[i]) result.output[i] = collectors[i]->take();
+  }
+  if (result.output[1]) result.out = *result.output[1];
+  if (result.output[2]) result.err = *result.output[2];
+  return result;
+}
+
+namespace {
+
+std::string run_exec_sync(std::string_view file, const std::vector<std::string>& args,
+                          const ExecSyncOptions& o, bool shell_default, std::string cmd) {
+  SpawnSyncOptions so;
+  so.cwd = o.cwd;
+  so.env = o.env;
+  so.uid = o.uid;
+  so.gid = o.gid;
+  so.shell = o.shell.value_or(shell_default);
+  if (shell_default && std::holds_alternative<bool>(so.shell)) so.shell = true;
+  so.timeout = o.timeout;
+  so.kill_signal = o.kill_signal;
+  so.force_kill_after = o.force_kill_after;
+  so.close_timeout = o.close_timeout;
+  so.stop_token = o.stop_token;
+  so.stdio = o.stdio;
+  so.input = o.input;
+  so.max_buffer = o.max_buffer;
+  SpawnSyncResult r = spawn_sync(file, args, so);
+  // As Node's execSync: with the default stdio the child's stderr is shown as well.
+  if (o.stdio.empty()) write_all(STDERR_FILENO, r.err);
+  if (!r.error && r.status == 0) return std::move(r.out);
+  std::string message;
+  if (r.error) {
+    message = r.error->message();
+  } else {
+    message = "Command failed: " + cmd;
+    if (!r.err.empty()) message += "\n" + r.err;
+  }
+  throw ExecSyncError(message, std::move(cmd), std::move(r));
+}
+
+}  // namespace
+
+std::string exec_sync(std::string_view command, const ExecSyncOptions& options) {
+  if (command.empty()) {
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                          "The argument 'file' cannot be empty. Received ''");
+  }
+  return run_exec_sync(command, {}, options, true, std::string(command));
+}
+
+std::string exec_file_sync(std::string_view file, const std::vector<std::string>& args,
+                           const ExecSyncOptions& options) {
+  return run_exec_sync(file, args, options, false, join(file, args));
+}
+
+}  // namespace childproc
