@@ -1,3 +1,4 @@
+#include "launch.hpp"
 #include "stream_access.hpp"
 
 #include <childproc/child_process.hpp>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <stdexcept>
 
 #include <string>
@@ -299,24 +301,58 @@ void ChildProcess::start(const SpawnPlan& plan) {
         envp.push_back(const_cast<char*>(e.c_str()));
       envp.push_back(nullptr);
     }
-    uv_process_options_t opts{};
-    opts.exit_cb = [](uv_process_t* p, int64_t status, int term_signal) {
-      static_cast<ChildProcess*>(p->data)->on_exit(status, term_signal);
-    };
-    opts.file = file_.c_str();
-    opts.args = argv.data();
-    opts.env = plan.env ? envp.data() : nullptr;
-    opts.cwd = plan.cwd ? plan.cwd->c_str() : nullptr;
-    opts.flags = plan.flags;
-    opts.stdio_count = static_cast<int>(n);
-    opts.stdio = containers.data();
-    opts.uid = static_cast<uv_uid_t>(plan.uid);
-    opts.gid = static_cast<uv_gid_t>(plan.gid);
-    process_.data = this;
-    err = uv_spawn(loop_, &process_, &opts);
-    // uv_spawn initialises the handle even when it fails, so it is always closed.
-    ++open_handles_;
-    if (err != 0) close_handle(reinterpret_cast<uv_handle_t*>(&process_));
+    bool launched = false;
+    if ((plan.flags & (UV_PROCESS_SETUID | UV_PROCESS_SETGID)) == 0 &&
+        detail::posix_launcher_available()) {
+      const char* path_env = std::getenv("PATH");
+      if (plan.env) {
+        path_env = nullptr;  // no PATH in the child's env: the default search path
+        for (const auto& e : *plan.env) {
+          if (e.compare(0, 5, "PATH=") == 0) path_env = e.c_str() + 5;
+        }
+      }
+      detail::PosixLaunch what{file_.c_str(),
+                               argv.data(),
+                               plan.env ? envp.data() : nullptr,
+                               plan.cwd ? plan.cwd->c_str() : nullptr,
+                               path_env,
+                               (plan.flags & UV_PROCESS_DETACHED) != 0,
+                               &containers};
+      int pid = -1;
+      err = detail::posix_launch(what, &pid, &pidfd_);
+      // ENOEXEC: a script without "#!"; execvp (uv_spawn) runs those with /bin/sh.
+      launched = err != -ENOEXEC;
+      if (err == 0) {
+        use_pidfd_ = true;
+        process_.pid = pid;
+        uv_poll_init(loop_, &exit_poll_, pidfd_);
+        exit_poll_.data = this;
+        ++open_handles_;
+        uv_poll_start(&exit_poll_, UV_READABLE, [](uv_poll_t* h, int, int) {
+          static_cast<ChildProcess*>(h->data)->on_pidfd();
+        });
+      }
+    }
+    if (!launched) {
+      uv_process_options_t opts{};
+      opts.exit_cb = [](uv_process_t* p, int64_t status, int term_signal) {
+        static_cast<ChildProcess*>(p->data)->on_exit(status, term_signal);
+      };
+      opts.file = file_.c_str();
+      opts.args = argv.data();
+      opts.env = plan.env ? envp.data() : nullptr;
+      opts.cwd = plan.cwd ? plan.cwd->c_str() : nullptr;
+      opts.flags = plan.flags;
+      opts.stdio_count = static_cast<int>(n);
+      opts.stdio = containers.data();
+      opts.uid = static_cast<uv_uid_t>(plan.uid);
+      opts.gid = static_cast<uv_gid_t>(plan.gid);
+      process_.data = this;
+      err = uv_spawn(loop_, &process_, &opts);
+      // uv_spawn initialises the handle even when it fails, so it is always closed.
+      ++open_handles_;
+      if (err != 0) close_handle(reinterpret_cast<uv_handle_t*>(&process_));
+    }
   }
 
   for (auto& e : ends) {
@@ -420,7 +456,11 @@ void ChildProcess::on_exit(int64_t status, int term_signal) {
     exit_code_ = static_cast<int>(status);
   }
   emit_spawn();
-  close_handle(reinterpret_cast<uv_handle_t*>(&process_));
+  close_handle(exit_handle());
+  if (use_pidfd_) {
+    ::close(pidfd_);  // uv_close stopped the poll: the fd can go
+    pidfd_ = -1;
+  }
   stop_cb_.reset();
   if (async_used_) close_handle(reinterpret_cast<uv_handle_t*>(&async_));
   // As Node: nothing written to stdin now can reach the child.
@@ -435,6 +475,25 @@ void ChildProcess::on_exit(int64_t status, int term_signal) {
     close_timer();
   }
   maybe_close();
+}
+
+void ChildProcess::on_pidfd() {
+  int64_t status = 0;
+  int term_signal = 0;
+  const int r = detail::pidfd_reap(pidfd_, &status, &term_signal);
+  if (r == 0) return;
+  if (r < 0) {
+    // Someone else reaped our child (SIGCHLD set to SIG_IGN, a waitpid(-1)): its
+    // status is lost, but exit and close must still come.
+    report_error(Error{uv_error(r), "waitid", {}, {}, {}});
+    status = r;
+  }
+  on_exit(status, term_signal);
+}
+
+uv_handle_t* ChildProcess::exit_handle() noexcept {
+  return use_pidfd_ ? reinterpret_cast<uv_handle_t*>(&exit_poll_)
+                    : reinterpret_cast<uv_handle_t*>(&process_);
 }
 
 void ChildProcess::start_timer(TimerMode mode, std::chrono::milliseconds delay) {
@@ -518,7 +577,8 @@ void ChildProcess::on_abort() {
 
 bool ChildProcess::kill(Signal signal) {
   if (!pid_ || exited_) return false;
-  const int err = uv_process_kill(&process_, signal.number());
+  const int err = use_pidfd_ ? detail::pidfd_kill(pidfd_, signal.number())
+                             : uv_process_kill(&process_, signal.number());
   if (err == 0) {
     // Signal 0 only asks whether the child exists; it kills nothing.
     if (signal.number() != 0) killed_ = true;
@@ -542,9 +602,7 @@ void ChildProcess::maybe_close() {
 
 void ChildProcess::ref() noexcept {
   refed_ = true;
-  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&process_)) && pid_) {
-    uv_ref(reinterpret_cast<uv_handle_t*>(&process_));
-  }
+  if (pid_ && !uv_is_closing(exit_handle())) uv_ref(exit_handle());
   if (timer_used_) uv_ref(reinterpret_cast<uv_handle_t*>(&timer_));
   for (auto& s : stdio_) {
     if (s) s->ref();
@@ -553,9 +611,7 @@ void ChildProcess::ref() noexcept {
 
 void ChildProcess::unref() noexcept {
   refed_ = false;
-  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&process_)) && pid_) {
-    uv_unref(reinterpret_cast<uv_handle_t*>(&process_));
-  }
+  if (pid_ && !uv_is_closing(exit_handle())) uv_unref(exit_handle());
   if (timer_used_) uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
   for (auto& s : stdio_) {
     if (s) s->unref();

@@ -100,6 +100,8 @@ private:
   void start(const SpawnPlan& plan);
   void emit_spawn();
   void on_exit(int64_t status, int term_signal);
+  void on_pidfd();
+  uv_handle_t* exit_handle() noexcept;
   enum class TimerMode { none, timeout, force_kill, close_wait };
   void on_timeout();
   void on_timer();
@@ -112,7 +114,10 @@ private:
   void release_if_done();
 
   uv_loop_t* loop_;
-  uv_process_t process_{};
+  uv_process_t process_{};  // the uv_spawn launcher's exit watch
+  uv_poll_t exit_poll_{};   // the posix_spawn launcher's: readable when the pidfd child exits
+  int pidfd_ = -1;
+  bool use_pidfd_ = false;
   uv_timer_t defer_{};
   uv_timer_t timer_{};
   uv_async_t async_{};
