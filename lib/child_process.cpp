@@ -505,6 +505,8 @@ void ChildProcess::start_timer(TimerMode mode, std::chrono::milliseconds delay) 
     if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
   }
   timer_mode_ = mode;
+  // The loop's cached time may be stale after a long callback: measure from now.
+  uv_update_time(loop_);
   uv_timer_start(
       &timer_, [](uv_timer_t* t) { static_cast<ChildProcess*>(t->data)->on_timer(); },
       static_cast<uint64_t>(delay.count()), 0);

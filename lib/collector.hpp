@@ -6,68 +6,58 @@
 #include <algorithm>
 #include <cstddef>
 #include <functional>
-#include <limits>
-#include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 
 namespace childproc::detail {
 
-constexpr std::size_t kChunk = 64 * 1024;
-
-// Collects one stream straight into the string the callback receives: the kernel
-// copies each byte into its final place. The string grows geometrically and is
-// trimmed to the bytes read at the end, so the zero-fill of resize() is paid once per
-// byte of capacity, not per read.
+// Collects one stream into the string the callback receives, keeping at most `max`
+// bytes. On this kind of machine a page fault costs more than copying the page from
+// a cache-hot buffer, so the string reserves its capacity once, untouched: the kernel
+// reads into the stream's hot scratch buffer and append() faults in each page of the
+// final string exactly once, with no realloc copy and no zero-fill (peak memory is
+// the output itself). Past kReserveCap the string grows geometrically.
 class Collector final : public ReadSink {
 public:
   Collector(std::size_t max, std::function<void()> on_overflow)
       : max_(max), on_overflow_(std::move(on_overflow)) {}
 
-  std::pair<char*, std::size_t> read_buffer() override {
-    if (overflowed_) {
-      // Past max_buffer the pipe is still drained, so a child that ignores the kill
-      // signal cannot block on a full pipe and hold back close.
-      if (!discard_) discard_ = std::make_unique<char[]>(kChunk);
-      return {discard_.get(), kChunk};
-    }
-    // One byte past the limit is enough to tell that it was exceeded.
-    const std::size_t room = max_ - used_;
-    const std::size_t limit = room >= kChunk ? std::numeric_limits<std::size_t>::max() : room + 1;
-    if (buf_.size() - used_ < std::min(kChunk, limit)) {
-      const std::size_t cap = max_ == std::numeric_limits<std::size_t>::max() ? max_ : max_ + 1;
-      std::size_t target = std::max(buf_.size() * 2, used_ + kChunk);
-      target = std::min(target, cap);
-      target = std::max(target, used_ + std::min(kChunk, limit));
-      buf_.resize(target);
-    }
-    return {buf_.data() + used_, std::min(buf_.size() - used_, limit)};
-  }
-
-  void commit(std::size_t n) override {
+  void consume(std::string_view chunk) noexcept override {
     if (overflowed_) return;
-    used_ += n;
-    if (used_ > max_) {
-      used_ = max_;
-      overflowed_ = true;
-      on_overflow_();
+    const std::size_t room = max_ - buf_.size();
+    const std::size_t take = std::min(chunk.size(), room);
+    try {
+      if (buf_.capacity() - buf_.size() < take) grow(take);
+      buf_.append(chunk.data(), take);
+    } catch (const std::bad_alloc&) {
+      overflow();  // out of memory: as if over max_buffer, rather than lose bytes silently
+      return;
     }
+    if (chunk.size() > room) overflow();
   }
 
-  std::string_view view() const noexcept { return {buf_.data(), used_}; }
-
-  std::string take() {
-    buf_.resize(used_);
-    used_ = 0;
-    return std::move(buf_);
-  }
+  std::string_view view() const noexcept { return buf_; }
+  std::string take() noexcept { return std::move(buf_); }
 
 private:
+  static constexpr std::size_t kReserveCap = std::size_t{1} << 30;
+
+  void grow(std::size_t take) {
+    const std::size_t need = buf_.size() + take;
+    std::size_t want = buf_.capacity() == 0 ? std::min(max_, kReserveCap) : buf_.capacity() * 2;
+    want = std::min(std::max(want, need), max_);
+    buf_.reserve(want);
+  }
+
+  void overflow() noexcept {
+    overflowed_ = true;
+    on_overflow_();
+  }
+
   std::size_t max_;
-  std::size_t used_ = 0;
   bool overflowed_ = false;
   std::string buf_;
-  std::unique_ptr<char[]> discard_;
   std::function<void()> on_overflow_;
 };
 

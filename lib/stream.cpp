@@ -195,23 +195,16 @@ void Stream::on_poll(int status, int events) {
 
 void Stream::do_read() {
   for (int i = 0; i < kReadsPerWakeup && readable_ && started_ && !paused_ && !closing_; ++i) {
-    std::optional<ScratchLease> lease;
-    char* buf;
-    std::size_t len;
-    if (sink_ != nullptr) {
-      std::tie(buf, len) = sink_->read_buffer();
-    } else {
-      lease.emplace();
-      buf = lease->data();
-      len = kReadSize;
-    }
+    ScratchLease lease;
+    char* buf = lease.data();
+    const std::size_t len = kReadSize;
     ssize_t n;
     do {
       n = ::read(fd_, buf, len);
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
       const auto got = static_cast<std::size_t>(n);
-      if (sink_ != nullptr) sink_->commit(got);
+      if (sink_ != nullptr) sink_->consume(std::string_view(buf, got));
       emit(DataEvent{std::string_view(buf, got)});
       // A short read means the pipe was empty: skip the read that would say EAGAIN.
       if (got < len) break;

@@ -152,8 +152,9 @@ private:
 };
 
 /// Owns a child for a scope, for harnesses and tests: a child still running when the
-/// guard is destroyed is terminate()d with `grace` before SIGKILL. The SIGKILL comes
-/// from the child's loop, so that loop must run again for it.
+/// guard is destroyed (or move-assigned over) is terminate()d with `grace` before
+/// SIGKILL; a zero grace sends only `kill_signal`. The SIGKILL comes from the child's
+/// loop, so that loop must run again for it.
 class ChildGuard {
 public:
   explicit ChildGuard(std::shared_ptr<ChildProcess> child,

@@ -45,14 +45,11 @@ struct ErrorEvent {
 class Stream;
 namespace detail {
 struct StreamAccess;
-/// Where a stream reads into instead of its scratch buffer (exec collects output
-/// straight into its strings this way).
+/// Receives every chunk a stream reads, before its DataEvent (exec and the sync
+/// variants collect output this way). Must not throw.
 struct ReadSink {
   virtual ~ReadSink() = default;
-  /// A buffer to read into, at least one byte.
-  virtual std::pair<char*, std::size_t> read_buffer() = 0;
-  /// `n` bytes were read into the last buffer.
-  virtual void commit(std::size_t n) = 0;
+  virtual void consume(std::string_view chunk) noexcept = 0;
 };
 }  // namespace detail
 

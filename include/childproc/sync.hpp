@@ -32,7 +32,9 @@ struct SpawnSyncOptions : SpawnOptions {
 struct SpawnSyncResult {
   /// The child's pid; empty when it never started.
   std::optional<int> pid;
-  /// One entry per stdio slot: the bytes read from a pipe, empty for other slots.
+  /// One entry per stdio slot: the bytes read from a readable pipe (stdout, stderr,
+  /// fd 3+); empty for stdin and non-pipe slots, and for every slot after a failed
+  /// spawn.
   std::vector<std::optional<std::string>> output;
   /// stdout's and stderr's bytes (empty strings where those slots are not pipes).
   std::string out;
