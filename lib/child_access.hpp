@@ -14,6 +14,11 @@ struct ChildAccess {
   static void before_timeout_kill(ChildProcess& c, std::function<void()> fn) {
     c.before_timeout_kill_ = std::move(fn);
   }
+  /// Keeps `state` alive as long as the child: its streams read into it, so it must
+  /// not depend on listeners the user could remove.
+  static void attach(ChildProcess& c, std::shared_ptr<void> state) {
+    c.attachment_ = std::move(state);
+  }
 };
 
 }  // namespace childproc::detail

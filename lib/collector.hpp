@@ -30,8 +30,8 @@ public:
     try {
       if (buf_.capacity() - buf_.size() < take) grow(take);
       buf_.append(chunk.data(), take);
-    } catch (const std::bad_alloc&) {
-      overflow();  // out of memory: as if over max_buffer, rather than lose bytes silently
+    } catch (...) {  // bad_alloc, or length_error past max_size()
+      overflow();    // out of memory: as if over max_buffer, rather than lose bytes silently
       return;
     }
     if (chunk.size() > room) overflow();

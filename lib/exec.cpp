@@ -123,11 +123,14 @@ std::shared_ptr<ChildProcess> run(uv_loop_t* loop, std::string_view file,
   auto child = spawn(loop, file, args, so);
   state->child = child;
   state->attach(*child);
-  detail::ChildAccess::before_timeout_kill(*child,
-                                           [raw = child.get()] { ExecState::stop_reading(*raw); });
-  ChildProcess* raw = child.get();  // listeners live inside the child: a raw pointer cannot dangle
-  child->on<ErrorEvent>([state, raw](const ErrorEvent& e) { state->on_error(*raw, e.error); });
-  child->on<CloseEvent>([state, raw](const CloseEvent&) { state->on_close(*raw); });
+  // The child owns the state (its streams read into it) and the listeners; both raw
+  // pointers below live exactly as long as the listeners that use them.
+  ChildProcess* raw = child.get();
+  ExecState* st = state.get();
+  detail::ChildAccess::attach(*child, std::move(state));
+  detail::ChildAccess::before_timeout_kill(*child, [raw] { ExecState::stop_reading(*raw); });
+  child->on<ErrorEvent>([st, raw](const ErrorEvent& e) { st->on_error(*raw, e.error); });
+  child->on<CloseEvent>([st, raw](const CloseEvent&) { st->on_close(*raw); });
   return child;
 }
 

@@ -99,7 +99,7 @@ std::optional<int> signal_number(std::string_view name) noexcept {
   }
 #ifdef SIGRTMIN
   if (bare.size() > 6 && iequal(bare.substr(0, 6), "RTMIN+")) {
-    if (auto off = parse_int(bare.substr(6)); off && *off >= 0 && is_realtime(SIGRTMIN + *off)) {
+    if (auto off = parse_int(bare.substr(6)); off && *off >= 0 && *off <= SIGRTMAX - SIGRTMIN) {
       return SIGRTMIN + *off;
     }
   }

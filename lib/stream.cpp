@@ -172,18 +172,26 @@ void Stream::on_poll(int status, int events) {
   if (status < 0) {
     // libuv stopped the handle: it reports EPOLLERR as UV_EBADF, which for a pipe's
     // write end means the reader is gone. A write attempt now tells the real error.
+    // For a socket (fd 3+) it can mean ECONNRESET with data still unread: read that
+    // first, and let read() report the real error once it is drained.
     poll_events_ = 0;
     if (writable_ && !queue_.empty()) {
       do_write();
     } else if (writable_ && finish_pending_) {
       settle_done();
       finish_write_side();
-    } else if (writable_ && !readable_) {
+    } else if (writable_) {
       settle_done();
-      update_poll();
-    } else {
-      fail(status, "read");
     }
+    if (closing_) return;
+    if (readable_ && started_ && !paused_) {
+      do_read();
+      if (closing_) return;
+    } else if (!writable_) {
+      fail(status, "read");
+      return;
+    }
+    update_poll();
     return;
   }
   if (events & UV_WRITABLE) {
@@ -240,11 +248,9 @@ bool Stream::queue_write(std::string_view view, std::string* owned, WriteCallbac
   if (!writable()) {
     // Node raises ERR_STREAM_WRITE_AFTER_END / ERR_STREAM_DESTROYED here; for a
     // child's stdin both mean the bytes can never reach it, which is EPIPE.
-    const std::error_code ec = uv_error(UV_EPIPE);
-    if (cb) cb(ec);
-    if (emit(ErrorEvent{Error{ec, "write", {}, {}, {}}}) == 0) {
-      detail::report_unhandled("write EPIPE (the stream is no longer writable)");
-    }
+    // Reported from the loop, never from inside this call, and the ErrorEvent only
+    // once per stream (as Node), so a listener that writes again cannot recurse.
+    defer_write_error(std::move(cb));
     return false;
   }
   std::size_t off = 0;
@@ -317,6 +323,42 @@ void Stream::do_write() {
   update_poll();
 }
 
+void Stream::defer_write_error(WriteCallback cb) {
+  const bool emit_error = !write_error_reported_;
+  write_error_reported_ = true;
+  if (!cb && !emit_error) return;
+  struct Deferred {
+    uv_timer_t timer;
+    std::weak_ptr<Stream> stream;
+    WriteCallback cb;
+    bool emit_error;
+  };
+  auto* d = new Deferred{{}, weak_from_this(), std::move(cb), emit_error};
+  uv_timer_init(loop_, &d->timer);
+  d->timer.data = d;
+  uv_timer_start(
+      &d->timer,
+      [](uv_timer_t* t) {
+        auto* d = static_cast<Deferred*>(t->data);
+        const std::error_code ec = uv_error(UV_EPIPE);
+        if (d->cb) {
+          try {
+            d->cb(ec);
+          } catch (...) {
+            detail::report_listener_exception();
+          }
+        }
+        if (auto s = d->stream.lock(); s && d->emit_error) {
+          if (s->emit(ErrorEvent{Error{ec, "write", {}, {}, {}}}) == 0) {
+            detail::report_unhandled("write EPIPE (the stream is no longer writable)");
+          }
+        }
+        uv_close(reinterpret_cast<uv_handle_t*>(t),
+                 [](uv_handle_t* h) { delete static_cast<Deferred*>(h->data); });
+      },
+      0, 0);
+}
+
 void Stream::settle_done() {
   while (!done_.empty()) {
     WriteCallback cb = std::move(done_.front());
@@ -362,6 +404,7 @@ void Stream::destroy() {
 
 void Stream::fail(int err, const char* syscall) {
   if (closing_) return;
+  write_error_reported_ = true;
   if (emit(ErrorEvent{Error{uv_error(err), syscall, {}, {}, {}}}) == 0) {
     detail::report_unhandled(std::string(syscall) + " " + uv_err_name(err));
   }

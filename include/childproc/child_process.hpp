@@ -129,6 +129,7 @@ private:
   bool async_used_ = false;
   std::unique_ptr<std::stop_callback<std::function<void()>>> stop_cb_;
   std::function<void()> before_timeout_kill_;  // exec stops reading first, as Node does
+  std::shared_ptr<void> attachment_;           // exec's state: lives exactly as long as the child
 
   std::string file_;
   std::vector<std::string> args_;

@@ -126,6 +126,7 @@ private:
   void do_write();
   void finish_write_side();
   void fail(int err, const char* syscall);
+  void defer_write_error(WriteCallback cb);
   void settle_done();
   void start_close();
   void on_closed();
@@ -142,6 +143,7 @@ private:
   bool closing_ = false;
   bool need_drain_ = false;
   bool finish_pending_ = false;
+  bool write_error_reported_ = false;
   int poll_events_ = 0;
   std::size_t queued_bytes_ = 0;
   std::size_t high_water_mark_ = 16 * 1024;
