@@ -4,6 +4,7 @@
 #include <childproc/child_process.hpp>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -209,6 +210,7 @@ struct PipeEnds {
   bool readable = false;
   bool writable = false;
   bool socket = false;
+  std::size_t pipe_pages = 0;
 };
 
 // The child's end stays blocking: children expect blocking stdio, and a real pipe
@@ -222,6 +224,7 @@ int make_pipe(std::size_t index, PipeEnds& ends) {
     if (::pipe2(p, O_CLOEXEC) != 0) return -errno;
     ends = index == 0 ? PipeEnds{p[1], p[0], false, true, false}
                       : PipeEnds{p[0], p[1], true, false, false};
+    if (index != 0) ends.pipe_pages = detail::StreamAccess::enlarge_pipe(p[0]);
   }
   return set_blocking(ends.parent, false);
 }
@@ -370,6 +373,7 @@ void ChildProcess::start(const SpawnPlan& plan) {
   if (err != 0) {
     for (auto& e : ends) {
       if (e.parent >= 0) ::close(e.parent);
+      detail::StreamAccess::release_pipe_pages(e.pipe_pages);
     }
     stdio_.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -397,8 +401,10 @@ void ChildProcess::start(const SpawnPlan& plan) {
       // closed and the slot stays empty rather than counting a close never coming.
       if (detail::StreamAccess::create(loop_, e.parent, e.readable, e.writable, e.socket,
                                        stdio_[i]) != 0) {
+        detail::StreamAccess::release_pipe_pages(e.pipe_pages);
         continue;
       }
+      detail::StreamAccess::owns_pipe_pages(*stdio_[i], e.pipe_pages);
       if (e.readable) {
         ++closes_needed_;
         detail::StreamAccess::on_close(*stdio_[i], [weak] {
@@ -634,6 +640,16 @@ void ChildProcess::release_if_done() {
     // May destroy this object: nothing may touch a member after it.
     auto last = std::move(self_);
   }
+}
+
+long raise_fd_limit() noexcept {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return -errno;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return -errno;
+  }
+  return static_cast<long>(lim.rlim_cur);
 }
 
 ChildGuard& ChildGuard::operator=(ChildGuard&& other) noexcept {

@@ -17,6 +17,13 @@ struct StreamAccess {
   /// written for the success path (`child->std_in()->write(...)`) gets EPIPE, not a
   /// null pointer.
   static std::shared_ptr<Stream> create_closed(uv_loop_t* loop, bool readable, bool writable);
+  /// Grows an output pipe (read end `fd`) for throughput when this process's share of
+  /// the per-user pipe budget allows; the stream made from `fd` must be told the
+  /// pages returned (0 when unchanged) so they are given back when it closes.
+  static std::size_t enlarge_pipe(int fd) noexcept;
+  static void owns_pipe_pages(Stream& s, std::size_t pages) noexcept { s.pipe_pages_ = pages; }
+  /// Gives back pages of a pipe that never became a stream.
+  static void release_pipe_pages(std::size_t pages) noexcept;
   /// Starts reading (at the owner's SpawnEvent), unless the user paused first.
   static void start(Stream& s);
   /// Reads go into `sink` from now on; null restores the scratch buffer.

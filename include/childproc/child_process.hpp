@@ -178,6 +178,11 @@ private:
   std::chrono::milliseconds grace_;
 };
 
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit, as Node does at start-up
+/// (each piped child holds about four fds in the parent; childproc never changes the
+/// limit by itself). Returns the new soft limit, or -errno.
+long raise_fd_limit() noexcept;
+
 /// Starts `file` with `args` (argv[1...]) on `loop`. Throws `InvalidArgument` (or a
 /// subclass) for arguments that are wrong before anything starts: an empty file, a
 /// NUL byte in a string, a negative timeout, a bad fd. Failures of the OS (ENOENT,

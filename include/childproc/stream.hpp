@@ -144,6 +144,7 @@ private:
   bool need_drain_ = false;
   bool finish_pending_ = false;
   bool write_error_reported_ = false;
+  std::size_t pipe_pages_ = 0;  // pages this stream's pipe took from the budget
   int poll_events_ = 0;
   std::size_t queued_bytes_ = 0;
   std::size_t high_water_mark_ = 16 * 1024;
