@@ -3,6 +3,10 @@
 
 #include <signal.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <string_view>
+
 using namespace cptest;
 using childproc::CloseEvent;
 using childproc::DataEvent;
@@ -81,4 +85,51 @@ TEST_CASE_METHOD(LoopFixture, "unref() lets the loop end; ref() makes it wait ag
   CHECK(child->kill());
   run();
   CHECK(log.events == std::vector<std::string>{"spawn", "exit null SIGTERM", "close null SIGTERM"});
+}
+
+// exec's collected output lives with the child, not with its listeners: removing every
+// listener from the returned child must not leave the streams writing into freed
+// memory (the sanitizer build would report it).
+TEST_CASE_METHOD(LoopFixture, "exec survives the user removing the child's listeners",
+                 "[lifetime]") {
+  int calls = 0;
+  auto child = track(childproc::exec_file(
+      loop(), kHelper, {"out", "500000"},
+      [&](const childproc::ExecError&, std::string, std::string) { ++calls; }));
+  child->remove_all_listeners<CloseEvent>();
+  child->remove_all_listeners<childproc::ErrorEvent>();
+  std::size_t seen = 0;
+  child->std_out()->on<DataEvent>([&](const DataEvent& e) { seen += e.chunk.size(); });
+  child.reset();
+  run();
+  CHECK(calls == 0);  // its listeners were removed, so exec cannot call back
+  CHECK(seen == 500000);
+}
+
+// Which launcher runs is visible in /proc/self/fd: the posix_spawn path watches the
+// child through a pidfd; CHILDPROC_LAUNCHER=uv (meson test --setup uvspawn) forces
+// uv_spawn, which has none.
+TEST_CASE_METHOD(LoopFixture, "the launcher in use: pidfd by default, uv_spawn when forced",
+                 "[lifetime]") {
+  const char* choice = std::getenv("CHILDPROC_LAUNCHER");
+  const bool forced_uv = choice != nullptr && std::string_view(choice) == "uv";
+  auto count_pidfds = [] {
+    int n = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      auto target = std::filesystem::read_symlink(entry.path(), ec);
+      if (!ec && target.string() == "anon_inode:[pidfd]") ++n;
+    }
+    return n;
+  };
+  const int before = count_pidfds();
+  int during = -1;
+  auto child = spawn_helper({"sleep", "20000"});
+  child->on<childproc::SpawnEvent>([&](const childproc::SpawnEvent&) {
+    during = count_pidfds();
+    child->kill();
+  });
+  run();
+  CHECK(during - before == (forced_uv ? 0 : 1));
+  CHECK(count_pidfds() == before);
 }

@@ -269,3 +269,60 @@ TEST_CASE_METHOD(LoopFixture, "destroy() cancels queued writes and closes stdin"
   CHECK(order.back() == "stdin close");
   CHECK(child->signal_code() == SIGTERM);
 }
+
+// A write after the stream closed fails from the loop, not inside write(), and the
+// ErrorEvent comes once however often the listener writes again (Node emits 'error'
+// once per stream): before, a listener that wrote again recursed until the stack ran out.
+TEST_CASE_METHOD(LoopFixture, "writes after close: callbacks from the loop, one ErrorEvent",
+                 "[stdin]") {
+  auto child = spawn_helper({"exit", "0"});
+  auto in = child->std_in();
+  int errors = 0;
+  int callbacks = 0;
+  bool inside_write = false;
+  in->on<childproc::ErrorEvent>([&](const childproc::ErrorEvent& e) {
+    CHECK_FALSE(inside_write);
+    CHECK(e.error.code == std::errc::broken_pipe);
+    ++errors;
+    if (errors < 5) in->write("again");  // must not recurse or emit again
+  });
+  child->on<childproc::CloseEvent>([&](const childproc::CloseEvent&) {
+    REQUIRE(in->closed());
+    inside_write = true;
+    for (int i = 0; i < 3; ++i) {
+      CHECK_FALSE(in->write("late", [&](std::error_code ec) {
+        CHECK(ec == std::errc::broken_pipe);
+        ++callbacks;
+      }));
+    }
+    inside_write = false;
+    CHECK(callbacks == 0);  // not called from inside write()
+  });
+  run();
+  CHECK(errors == 1);
+  CHECK(callbacks == 3);
+}
+
+// A child that exits without reading what the parent sent on an fd-3 socketpair resets
+// the connection; what it wrote before is still delivered, then ECONNRESET (as Node).
+TEST_CASE_METHOD(LoopFixture, "fd 3 socket reset: data first, then ECONNRESET", "[stdin]") {
+  childproc::SpawnOptions opts;
+  opts.stdio = {childproc::Stdio::pipe(), childproc::Stdio::pipe(), childproc::Stdio::pipe(),
+                childproc::Stdio::pipe()};
+  auto child = spawn_helper({"echo-fd", "3", "hello"}, opts);
+  auto fd3 = child->stdio(3);
+  REQUIRE(fd3);
+  fd3->write("never read\n");
+  fd3->pause();  // resumed at exit, after the reset is certain
+  std::string got;
+  std::vector<std::string> errors;
+  fd3->on<DataEvent>([&](const DataEvent& e) { got += e.chunk; });
+  fd3->on<childproc::ErrorEvent>(
+      [&](const childproc::ErrorEvent& e) { errors.push_back(e.error.message()); });
+  std::optional<int> code;
+  child->on<childproc::CloseEvent>([&](const childproc::CloseEvent& e) { code = e.code; });
+  run();
+  CHECK(got == "hello");
+  CHECK(errors == std::vector<std::string>{"read ECONNRESET"});
+  CHECK(code == 0);
+}
