@@ -123,3 +123,40 @@ TEST_CASE_METHOD(LoopFixture, "example: spawn_stream talks to cat through its pi
 }
 
 #endif
+
+#ifdef PIPELINE
+
+TEST_CASE_METHOD(LoopFixture, "example: pipeline runs ps ax | grep", "[demo]") {
+  SECTION("the default pattern, ssh") {
+    Output demo;
+    track(childproc::exec_file(loop(), PIPELINE, {}, into(demo)));
+    run();
+    REQUIRE(demo.calls == 1);
+    CHECK_FALSE(static_cast<bool>(demo.error));
+    CHECK(demo.err.empty());
+    // grep's lines, each naming ssh, or the example's own answer for no line at all.
+    if (demo.out != "no match\n") {
+      REQUIRE_FALSE(demo.out.empty());
+      CHECK(demo.out.back() == '\n');
+      std::size_t start = 0;
+      while (start < demo.out.size()) {
+        const std::size_t end = demo.out.find('\n', start);
+        const std::string line = demo.out.substr(start, end - start);
+        CHECK_THAT(line, Catch::Contains("ssh"));
+        start = end + 1;
+      }
+    }
+  }
+  SECTION("a pattern that matches the example itself") {
+    // ps runs while the example does, so its own command line is in ps's output.
+    Output demo;
+    track(childproc::exec_file(loop(), PIPELINE, {"childproc-pipeline-marker"}, into(demo)));
+    run();
+    REQUIRE(demo.calls == 1);
+    CHECK_FALSE(static_cast<bool>(demo.error));
+    CHECK(demo.err.empty());
+    CHECK_THAT(demo.out, Catch::Contains(std::string(PIPELINE) + " childproc-pipeline-marker"));
+  }
+}
+
+#endif

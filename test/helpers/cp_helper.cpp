@@ -96,7 +96,16 @@ int usage() {
             "  echo-fd FD TEXT     write TEXT to fd FD\n"
             "  fd3                 read fd 3 up to a newline, write it back uppercased\n"
             "  grandchild          fork a grandchild that prints its pid and holds\n"
-            "                      stdout/stderr open for up to 25 s; exit at once\n");
+            "                      stdout/stderr open for up to 25 s; exit at once\n"
+            "  trap-term MS        on SIGTERM print 'TERM' and go on; print 'ready',\n"
+            "                      sleep MS (SIGPIPE ignored: a closed stdout is no death)\n"
+            "  group N MS          fork N grandchildren in this process group, each\n"
+            "                      printing its pid then sleeping MS with stdio on\n"
+            "                      /dev/null; wait until all printed, print 'leader PID',\n"
+            "                      sleep MS\n"
+            "  hold-stdout MS TEXT fork a grandchild that holds stdout/stderr open for\n"
+            "                      MS; print TEXT\\n, the grandchild's pid\\n to stderr,\n"
+            "                      exit 0\n");
   return 2;
 }
 
@@ -240,6 +249,74 @@ int main(int argc, char** argv) {
       sleep_ms(25000);
       _exit(0);
     }
+    return 0;
+  }
+
+  if (cmd == "trap-term" && argc == 3) {
+    ::signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { write_str(1, "TERM\n"); };
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    write_str(1, "ready\n");
+    // nanosleep returns early on the signal: sleep until the deadline regardless.
+    timespec end{};
+    ::clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += std::atol(argv[2]) / 1000;
+    end.tv_nsec += (std::atol(argv[2]) % 1000) * 1000000L;
+    if (end.tv_nsec >= 1000000000L) {
+      end.tv_sec += 1;
+      end.tv_nsec -= 1000000000L;
+    }
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &end, nullptr) == EINTR) {
+    }
+    return 0;
+  }
+
+  if (cmd == "group" && argc == 4) {
+    const int n = std::atoi(argv[2]);
+    const long ms = std::atol(argv[3]);
+    int ready[2];
+    if (::pipe(ready) != 0) return 3;
+    for (int i = 0; i < n; ++i) {
+      pid_t pid = ::fork();
+      if (pid < 0) return 3;
+      if (pid == 0) {
+        ::close(ready[0]);
+        write_str(1, std::to_string(::getpid()) + "\n");
+        // Let go of the child's pipes: only the process group ties us to it now.
+        int null = ::open("/dev/null", O_RDWR);
+        ::dup2(null, 0);
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+        ::close(null);
+        ::close(ready[1]);  // "my pid is out"
+        sleep_ms(ms);
+        _exit(0);
+      }
+    }
+    ::close(ready[1]);
+    char c;
+    for (;;) {  // EOF once every grandchild closed its end
+      ssize_t r = ::read(ready[0], &c, 1);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+    }
+    ::close(ready[0]);
+    write_str(1, "leader " + std::to_string(::getpid()) + "\n");
+    sleep_ms(ms);
+    return 0;
+  }
+
+  if (cmd == "hold-stdout" && argc == 4) {
+    pid_t pid = ::fork();
+    if (pid < 0) return 3;
+    if (pid == 0) {
+      sleep_ms(std::atol(argv[2]));
+      _exit(0);
+    }
+    write_str(1, std::string(argv[3]) + "\n");
+    write_str(2, std::to_string(pid) + "\n");
     return 0;
   }
 
