@@ -1,5 +1,6 @@
 #include "child_access.hpp"
 #include "collector.hpp"
+#include "exec_common.hpp"
 #include "stream_access.hpp"
 
 #include <childproc/exec.hpp>
@@ -106,19 +107,7 @@ struct ExecState {
 std::shared_ptr<ChildProcess> run(uv_loop_t* loop, std::string_view file,
                                   const std::vector<std::string>& args, const ExecOptions& o,
                                   bool shell_default, std::string cmd, ExecCallback callback) {
-  SpawnOptions so;
-  so.cwd = o.cwd;
-  so.env = o.env;
-  so.uid = o.uid;
-  so.gid = o.gid;
-  so.shell = o.shell.value_or(shell_default);
-  if (shell_default && std::holds_alternative<bool>(so.shell))
-    so.shell = true;  // exec always uses a shell
-  so.timeout = o.timeout;
-  so.kill_signal = o.kill_signal;
-  so.force_kill_after = o.force_kill_after;
-  so.close_timeout = o.close_timeout;
-  so.stop_token = o.stop_token;
+  SpawnOptions so = detail::exec_spawn_options(o, shell_default);
   auto state = std::make_shared<ExecState>(std::move(callback), std::move(cmd), o);
   auto child = spawn(loop, file, args, so);
   state->child = child;
@@ -132,13 +121,6 @@ std::shared_ptr<ChildProcess> run(uv_loop_t* loop, std::string_view file,
   child->on<ErrorEvent>([st, raw](const ErrorEvent& e) { st->on_error(*raw, e.error); });
   child->on<CloseEvent>([st, raw](const CloseEvent&) { st->on_close(*raw); });
   return child;
-}
-
-std::string join(std::string_view file, const std::vector<std::string>& args) {
-  std::string cmd(file);
-  for (const auto& a : args)
-    cmd += " " + a;
-  return cmd;
 }
 
 }  // namespace
@@ -173,7 +155,8 @@ std::shared_ptr<ChildProcess> exec(std::string_view command, ExecCallback callba
 std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
                                         const std::vector<std::string>& args,
                                         const ExecOptions& options, ExecCallback callback) {
-  return run(loop, file, args, options, false, join(file, args), std::move(callback));
+  return run(loop, file, args, options, false, detail::join_command(file, args),
+             std::move(callback));
 }
 
 std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,

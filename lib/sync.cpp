@@ -10,6 +10,7 @@
 
 #include "child_access.hpp"
 #include "collector.hpp"
+#include "exec_common.hpp"
 #include "stream_access.hpp"
 
 namespace childproc {
@@ -42,13 +43,6 @@ public:
 private:
   uv_loop_t loop_{};
 };
-
-std::string join(std::string_view file, const std::vector<std::string>& args) {
-  std::string cmd(file);
-  for (const auto& a : args)
-    cmd += " " + a;
-  return cmd;
-}
 
 Error sync_error(const ChildProcess& c, std::error_code code) {
   const auto& args = c.spawnargs();
@@ -146,17 +140,7 @@ namespace {
 std::string run_exec_sync(std::string_view file, const std::vector<std::string>& args,
                           const ExecSyncOptions& o, bool shell_default, std::string cmd) {
   SpawnSyncOptions so;
-  so.cwd = o.cwd;
-  so.env = o.env;
-  so.uid = o.uid;
-  so.gid = o.gid;
-  so.shell = o.shell.value_or(shell_default);
-  if (shell_default && std::holds_alternative<bool>(so.shell)) so.shell = true;
-  so.timeout = o.timeout;
-  so.kill_signal = o.kill_signal;
-  so.force_kill_after = o.force_kill_after;
-  so.close_timeout = o.close_timeout;
-  so.stop_token = o.stop_token;
+  static_cast<SpawnOptions&>(so) = detail::exec_spawn_options(o, shell_default);
   so.stdio = o.stdio;
   so.input = o.input;
   so.max_buffer = o.max_buffer;
@@ -186,7 +170,7 @@ std::string exec_sync(std::string_view command, const ExecSyncOptions& options) 
 
 std::string exec_file_sync(std::string_view file, const std::vector<std::string>& args,
                            const ExecSyncOptions& options) {
-  return run_exec_sync(file, args, options, false, join(file, args));
+  return run_exec_sync(file, args, options, false, detail::join_command(file, args));
 }
 
 }  // namespace childproc
