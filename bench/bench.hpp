@@ -1,0 +1,100 @@
+// childproc-bench: shared declarations. See docs/performance.md for the method.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double us_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::micro>(b - a).count();
+}
+
+// ---- statistics and output (util.cpp) ----
+
+struct Summary {
+  std::size_t n = 0;
+  double median = 0;
+  double p90 = 0;
+};
+/// Median (mean of the middle two for even n) and nearest-rank p90 of the samples.
+Summary summarize(std::vector<double> samples);
+
+std::string fmt(double value, int decimals);
+/// "1.23x", or "-" when the anchor is missing.
+std::string ratio(double value, double anchor);
+
+/// A markdown table, columns padded so the raw text reads too.
+class Table {
+public:
+  explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void print() const;
+
+private:
+  std::vector<std::string> header_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// ---- process plumbing (util.cpp) ----
+
+[[noreturn]] void die(const std::string& what);
+/// Open fds of this process (the listing's own fd not counted).
+int count_open_fds();
+/// Resident set size now (/proc/self/statm), KiB.
+long rss_kib();
+/// Peak resident set size of this address space (VmHWM in /proc/self/status), KiB.
+/// Not getrusage's ru_maxrss: on Linux that survives execve, so a freshly started
+/// child reports at least its parent's peak (the harness's, up to 4 GiB in section 2).
+long peak_rss_kib();
+/// The first executable `name` on PATH, or empty.
+std::string find_in_path(std::string_view name);
+/// This program's path (for re-running itself with a sub-command).
+std::string self_exe();
+
+struct RunResult {
+  bool ok = false;     // started and exited 0
+  std::string status;  // "exit 3", "signal 9", "spawn: ENOENT"
+  std::string out;     // its stdout
+};
+/// Runs argv (argv[0] a path) with posix_spawn, stdout captured, stderr inherited, and
+/// waits for it.
+RunResult run_capture(const std::vector<std::string>& argv);
+
+/// Lines "key v1 v2 ..." (numbers) from a sub-process or script; other lines ignored.
+using Metrics = std::map<std::string, std::vector<double>>;
+Metrics parse_metrics(const std::string& text);
+/// The one value of `key`, or dies naming `who`.
+double metric(const Metrics& m, const std::string& key, const std::string& who);
+
+// ---- one spawn+wait of a child that writes nothing (spawners.cpp) ----
+
+struct SpawnSample {
+  // From before the launch until the child is reaped and every fd and handle closed.
+  double total_us = 0;
+  // Inside the launching call: the loop (or the caller) can do nothing else.
+  double blocked_us = 0;
+};
+SpawnSample childproc_spawn_once(uv_loop_t* loop, const char* file);
+SpawnSample childproc_exec_file_once(uv_loop_t* loop, const char* file);
+SpawnSample raw_uv_spawn_once(uv_loop_t* loop, const char* file);
+SpawnSample posix_spawn_pipes_once(const char* file);
+SpawnSample posix_spawn_plain_once(const char* file);
+
+// ---- sub-commands run in a fresh copy of the harness (collect.cpp, many.cpp) ----
+// Each prints Metrics lines on stdout and returns the exit status.
+
+/// collect-childproc|collect-uv WRITER BYTES WARM_BYTES
+int collect_main(const std::string& which, const std::vector<std::string>& args);
+/// many-childproc|many-uv FILE ARG COUNT
+int many_main(const std::string& which, const std::vector<std::string>& args);
+
+}  // namespace bench

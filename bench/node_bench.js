@@ -1,0 +1,144 @@
+'use strict';
+// The Node.js rows of childproc-bench (Node's standard library only). The harness runs
+//   node node_bench.js seq spawn|execFile FILE WARM N   -> samples_us <N values>
+//   node node_bench.js collect WRITER BYTES WARM_BYTES  -> seconds, bytes, peak_start_kib, peak_kib
+//   node node_bench.js many FILE ARG COUNT              -> total_ms, fds_before, fds_peak,
+//                                                          rss_before_kib, rss_after_kib, count, ok, failed
+// and parses the "key value..." lines it prints on stdout.
+const { spawn, execFile } = require('node:child_process');
+const fs = require('node:fs');
+
+const now = () => process.hrtime.bigint();
+const usSince = (t0) => Number(now() - t0) / 1e3;
+const out = (key, ...values) => process.stdout.write(`${key} ${values.join(' ')}\n`);
+
+function fail(message) {
+  process.stderr.write(`node_bench: ${message}\n`);
+  process.exit(1);
+}
+
+// Peak RSS of this address space, KiB: VmHWM. process.resourceUsage().maxRSS is
+// getrusage's ru_maxrss, which on Linux starts at the parent's peak after execve.
+function peakRssKib() {
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  if (!m) fail('no VmHWM in /proc/self/status');
+  return Number(m[1]);
+}
+
+function countFds() {
+  return fs.readdirSync('/proc/self/fd').length - 1; // the listing's own fd
+}
+
+// One spawn+wait, resolved on 'close' (spawn) or in the callback (execFile).
+function once(mode, file) {
+  return new Promise((resolve, reject) => {
+    if (mode === 'spawn') {
+      const child = spawn(file, [], { stdio: 'pipe' });
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+    } else {
+      execFile(file, [], (error) => (error ? reject(error) : resolve()));
+    }
+  });
+}
+
+async function seq(mode, file, warm, n) {
+  if (mode !== 'spawn' && mode !== 'execFile') fail(`unknown mode ${mode}`);
+  for (let i = 0; i < warm; i++) await once(mode, file);
+  const samples = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = now();
+    await once(mode, file);
+    samples.push(usSince(t0).toFixed(1));
+  }
+  out('samples_us', ...samples);
+}
+
+// bench-writer's pattern (bench/pattern.hpp).
+function patternByte(i) {
+  const j = i % 1048576;
+  return (j * 7 + (j >> 10)) & 0xff;
+}
+
+function collectOnce(writer, bytes) {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    execFile(writer, [String(bytes)], { encoding: 'buffer', maxBuffer: bytes + 1048576 },
+      (error, stdout) => {
+        const seconds = usSince(t0) / 1e6;
+        if (error) return reject(error);
+        if (stdout.length !== bytes) return reject(new Error(`got ${stdout.length} bytes`));
+        const stride = Math.floor(bytes / 4096) + 1;
+        for (let i = 0; i < bytes; i += stride) {
+          if (stdout[i] !== patternByte(i)) return reject(new Error(`wrong byte at ${i}`));
+        }
+        if (stdout[bytes - 1] !== patternByte(bytes - 1)) return reject(new Error('wrong last byte'));
+        resolve(seconds);
+      });
+  });
+}
+
+async function collect(writer, bytes, warm) {
+  const start = peakRssKib();
+  if (warm > 0) await collectOnce(writer, warm);
+  const seconds = await collectOnce(writer, bytes);
+  out('seconds', seconds.toFixed(6));
+  out('bytes', bytes);
+  out('peak_start_kib', start);
+  out('peak_kib', peakRssKib());
+}
+
+// COUNT children started in one synchronous burst; resolves when all have closed.
+function burst(file, arg, count) {
+  return new Promise((resolve) => {
+    const r = { ok: 0, failed: 0, closed: 0, fdsPeak: 0, rssAfter: 0, totalMs: 0 };
+    const t0 = now();
+    const closed = () => {
+      if (++r.closed === count) {
+        r.totalMs = usSince(t0) / 1e3;
+        resolve(r);
+      }
+    };
+    for (let i = 0; i < count; i++) {
+      const child = spawn(file, [arg], { stdio: 'pipe' });
+      child.on('error', () => { r.failed++; });
+      child.on('close', (code) => {
+        if (code === 0) r.ok++;
+        closed();
+      });
+    }
+    r.fdsPeak = countFds();
+    r.rssAfter = Math.round(process.memoryUsage().rss / 1024);
+  });
+}
+
+async function many(file, arg, count) {
+  const warm = await burst(file, arg, 10);
+  if (warm.ok !== 10) fail('warm-up children failed');
+  const fdsBefore = countFds();
+  const rssBefore = Math.round(process.memoryUsage().rss / 1024);
+  const r = await burst(file, arg, count);
+  out('total_ms', r.totalMs.toFixed(3));
+  out('fds_before', fdsBefore);
+  out('fds_peak', r.fdsPeak);
+  out('rss_before_kib', rssBefore);
+  out('rss_after_kib', r.rssAfter);
+  out('count', count);
+  out('ok', r.ok);
+  out('failed', r.failed);
+}
+
+async function main() {
+  const [cmd, ...args] = process.argv.slice(2);
+  if (cmd === 'seq' && args.length === 4) {
+    await seq(args[0], args[1], Number(args[2]), Number(args[3]));
+  } else if (cmd === 'collect' && args.length === 3) {
+    await collect(args[0], Number(args[1]), Number(args[2]));
+  } else if (cmd === 'many' && args.length === 3) {
+    await many(args[0], args[1], Number(args[2]));
+  } else {
+    fail('usage: node_bench.js seq spawn|execFile FILE WARM N | collect WRITER BYTES WARM | many FILE ARG COUNT');
+  }
+}
+
+main().catch((error) => fail(error.stack || String(error)));
