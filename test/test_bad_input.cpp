@@ -442,3 +442,18 @@ TEST_CASE_METHOD(LoopFixture, "1000 children under a soft fd limit of 1024", "[b
   CHECK(ok > 100);    // the limit leaves room for a couple of hundred children
   CHECK(emfile > 0);  // and not for a thousand
 }
+
+TEST_CASE("raise_fd_limit() lifts the soft fd limit to the hard one, and only when asked",
+          "[bad-input]") {
+  rlimit old{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+  rlimit low = old;
+  low.rlim_cur = std::min<rlim_t>(512, old.rlim_max);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  const long raised = childproc::raise_fd_limit();
+  rlimit now{};
+  ::getrlimit(RLIMIT_NOFILE, &now);
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  CHECK(raised == static_cast<long>(old.rlim_max));
+  CHECK(now.rlim_cur == old.rlim_max);
+}
