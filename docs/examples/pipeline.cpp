@@ -42,9 +42,9 @@ int main(int argc, char** argv) {
   // closed.
   std::shared_ptr<cp::ChildProcess> grep;
   if (ps->pid()) {
-    grep = cp::spawn(loop, "grep", {pattern},
-                     {.stdio = {cp::Stdio::from(ps->std_out()), cp::Stdio::pipe(),
-                                cp::Stdio::inherit()}});
+    grep = cp::spawn(
+        loop, "grep", {pattern},
+        {.stdio = {cp::Stdio::from(ps->std_out()), cp::Stdio::pipe(), cp::Stdio::inherit()}});
     grep->on<cp::ErrorEvent>(report);
     grep->std_out()->on<cp::DataEvent>([](const cp::DataEvent& e) {
       std::cout << e.chunk << std::flush;  // valid only during this call: print it now
