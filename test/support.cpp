@@ -223,6 +223,8 @@ void close_handle(uv_handle_t* h, void*) {
   if (!uv_is_closing(h)) uv_close(h, nullptr);
 }
 
+}  // namespace
+
 // Children of this process still alive or unreaped, found through /proc.
 std::vector<pid_t> own_children() {
   std::vector<pid_t> kids;
@@ -243,8 +245,6 @@ std::vector<pid_t> own_children() {
   }
   return kids;
 }
-
-}  // namespace
 
 void LoopFixture::drain_at_end() {
   // Normally the test's last run() left nothing alive. If not (a REQUIRE failed midway,

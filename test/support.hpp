@@ -2,6 +2,7 @@
 // event recorders, the helper program's byte pattern, temporary directories.
 #pragma once
 
+#include <sys/types.h>
 #include <uv.h>
 #include <catch2/catch.hpp>
 
@@ -57,6 +58,9 @@ bool is_pattern(std::string_view s);
 std::string str(std::optional<int> v);
 /// "SIGTERM" or "null".
 std::string sig(std::optional<int> signo);
+
+/// The pids whose parent is this process (running or unreaped), from /proc.
+std::vector<pid_t> own_children();
 
 /// Number of entries in /proc/self/fd.
 int count_fds();

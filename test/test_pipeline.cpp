@@ -23,25 +23,10 @@ constexpr std::size_t kMiB = 1024 * 1024;
 
 using Clock = std::chrono::steady_clock;
 
-// The pids whose parent is this process (running or unreaped), from /proc.
-std::set<pid_t> own_children() {
-  std::set<pid_t> kids;
-  const pid_t me = ::getpid();
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream f(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(f, line)) continue;
-    auto rp = line.rfind(')');
-    if (rp == std::string::npos) continue;
-    std::istringstream rest(line.substr(rp + 2));
-    std::string state;
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == me) kids.insert(static_cast<pid_t>(std::stoi(name)));
-  }
-  return kids;
+// own_children() as a set, to compare before and after.
+std::set<pid_t> child_set() {
+  const auto kids = own_children();
+  return {kids.begin(), kids.end()};
 }
 
 double cpu_seconds(const rusage& r) {
@@ -59,7 +44,7 @@ SpawnOptions with_stdio(std::vector<Stdio> stdio) {
 template <typename F>
 void check_rejected(F&& spawn) {
   const int fds_before = count_fds();
-  const std::set<pid_t> kids_before = own_children();
+  const std::set<pid_t> kids_before = child_set();
   try {
     auto child = spawn();
     FAIL_CHECK("no exception was thrown");
@@ -71,7 +56,7 @@ void check_rejected(F&& spawn) {
     FAIL_CHECK("unexpected exception type: " << e.what());
   }
   CHECK(count_fds() == fds_before);
-  CHECK(own_children() == kids_before);
+  CHECK(child_set() == kids_before);
 }
 
 }  // namespace
