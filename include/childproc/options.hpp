@@ -24,7 +24,8 @@ class Stdio {
 public:
   enum class Kind {
     pipe,     ///< a pipe to the parent (fd 0-2: a real pipe; fd 3+: a socketpair, both ways)
-    ignore,   ///< /dev/null for fds 0-2; left closed for fd 3 and up
+    ignore,   ///< /dev/null for fds 0-2; fd 3 and up are not set up (closed unless the
+              ///< parent has that fd open without CLOEXEC)
     inherit,  ///< the parent's own fd with the same number
     fd,       ///< a parent fd, given by number
     stream,   ///< another child's stdio stream: the kernel connects the two children
