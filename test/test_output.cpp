@@ -1,6 +1,8 @@
 // Reading a child's stdout and stderr: every byte, in order; close after both ends.
 #include "support.hpp"
 
+#include <fcntl.h>
+
 using namespace cptest;
 using childproc::CloseEvent;
 using childproc::DataEvent;
@@ -120,4 +122,14 @@ TEST_CASE_METHOD(LoopFixture, "a listener attached after the first loop turn sti
   run();
   CHECK(exited);
   CHECK(out.ok(100000));
+}
+
+// Output pipes are grown for throughput while this process is within its share of the
+// per-user pipe budget (a fresh test process is); stdin keeps the kernel's default.
+TEST_CASE_METHOD(LoopFixture, "stdout and stderr pipes are 256 KiB, stdin 64 KiB", "[output]") {
+  auto child = spawn_helper({"exit", "0"});
+  CHECK(::fcntl(child->std_out()->fd(), F_GETPIPE_SZ) == 256 * 1024);
+  CHECK(::fcntl(child->std_err()->fd(), F_GETPIPE_SZ) == 256 * 1024);
+  CHECK(::fcntl(child->std_in()->fd(), F_GETPIPE_SZ) == 64 * 1024);
+  run();
 }

@@ -83,8 +83,8 @@ public:
 
   /// Queues `data` for the child (written at once where the pipe has room). Returns
   /// false when the queue has reached the high-water mark: wait for DrainEvent. After
-  /// `end()` or close it writes nothing and reports the error (EPIPE) to `cb` and as
-  /// an ErrorEvent.
+  /// `end()` or close it writes nothing and returns false; EPIPE then reaches `cb`
+  /// from the loop, and an ErrorEvent comes once per stream (as Node's 'error').
   bool write(std::string_view data, WriteCallback cb = {});
   /// As above, taking ownership so a queued remainder is not copied.
   bool write(std::string&& data, WriteCallback cb = {});
