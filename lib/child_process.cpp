@@ -1,3 +1,4 @@
+#include "channel_access.hpp"
 #include "launch.hpp"
 #include "stream_access.hpp"
 
@@ -15,6 +16,8 @@
 
 #include <string>
 #include <utility>
+
+extern char** environ;
 
 namespace childproc {
 
@@ -135,11 +138,30 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
   for (auto& a : rest)
     plan.args.push_back(std::move(a));
 
-  if (options.env) {
+  std::optional<std::size_t> ipc_slot;
+  for (std::size_t i = 0; i < options.stdio.size(); ++i) {
+    if (options.stdio[i].kind() != Stdio::Kind::ipc) continue;
+    if (ipc_slot)
+      throw InvalidArgument("ERR_IPC_ONE_PIPE", "Child process can have only one IPC pipe");
+    ipc_slot = i;
+  }
+  if (options.serialization != "json") {
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                          "The property 'options.serialization' must be 'json' (childproc does "
+                          "not speak Node's 'advanced' serialization). Received " +
+                              inspect(options.serialization));
+  }
+
+  if (options.env || ipc_slot) {
     std::vector<std::string> env;
-    env.reserve(options.env->size());
     bool has_path = false;
-    for (const auto& [name, value] : *options.env) {
+    if (!options.env) {
+      for (char** e = environ; *e != nullptr; ++e) {
+        env.emplace_back(*e);
+        has_path = has_path || env.back().compare(0, 5, "PATH=") == 0;
+      }
+    }
+    for (const auto& [name, value] : options.env ? *options.env : Env{}) {
       check_property(name, "options.env[" + inspect(name) + "]");
       check_property(value, "options.env[" + inspect(name) + "]");
       if (name.find('=') != std::string::npos || name.empty()) {
@@ -150,6 +172,16 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
       }
       has_path = has_path || name == "PATH";
       env.push_back(name + "=" + value);
+    }
+    if (ipc_slot) {
+      // The child learns of its channel from these two, as a Node child does; stale
+      // copies inherited from this process's own parent must not reach it.
+      std::erase_if(env, [](const std::string& e) {
+        return e.compare(0, 16, "NODE_CHANNEL_FD=") == 0 ||
+               e.compare(0, 32, "NODE_CHANNEL_SERIALIZATION_MODE=") == 0;
+      });
+      env.push_back("NODE_CHANNEL_FD=" + std::to_string(*ipc_slot));
+      env.push_back("NODE_CHANNEL_SERIALIZATION_MODE=json");
     }
     if (!has_path) plan.file = lookup_default_path(plan.file);
     plan.env = std::move(env);
@@ -215,9 +247,10 @@ struct PipeEnds {
 
 // The child's end stays blocking: children expect blocking stdio, and a real pipe
 // (not a socketpair) lets them open /dev/stdin and /dev/stdout as a shell's child can.
-int make_pipe(std::size_t index, PipeEnds& ends) {
+// Slots 3 and up, and the IPC slot wherever it is, are sockets.
+int make_pipe(std::size_t index, bool socket, PipeEnds& ends) {
   int p[2];
-  if (index >= 3) {
+  if (socket) {
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) != 0) return -errno;
     ends = {p[0], p[1], true, true, true};
   } else {
@@ -266,7 +299,8 @@ void ChildProcess::start(const SpawnPlan& plan) {
     const Stdio& s = plan.stdio[i];
     switch (s.kind()) {
       case Stdio::Kind::pipe:
-        err = make_pipe(i, ends[i]);
+      case Stdio::Kind::ipc:
+        err = make_pipe(i, i >= 3 || s.kind() == Stdio::Kind::ipc, ends[i]);
         containers[i].flags = UV_INHERIT_FD;
         containers[i].data.fd = ends[i].child;
         break;
@@ -380,6 +414,8 @@ void ChildProcess::start(const SpawnPlan& plan) {
       if (plan.stdio[i].kind() == Stdio::Kind::pipe) {
         const bool both = i >= 3;
         stdio_[i] = detail::StreamAccess::create_closed(loop_, i != 0 || both, i == 0 || both);
+      } else if (plan.stdio[i].kind() == Stdio::Kind::ipc) {
+        channel_ = detail::ChannelAccess::create_closed(loop_);
       }
     }
     spawn_error_.code = uv_error(err);
@@ -397,6 +433,10 @@ void ChildProcess::start(const SpawnPlan& plan) {
     for (std::size_t i = 0; i < n; ++i) {
       const PipeEnds& e = ends[i];
       if (e.parent < 0) continue;
+      if (plan.stdio[i].kind() == Stdio::Kind::ipc) {
+        attach_channel(e.parent);
+        continue;
+      }
       // uv_poll_init cannot fail for a fresh pipe; if it somehow did, the fd is
       // closed and the slot stays empty rather than counting a close never coming.
       if (detail::StreamAccess::create(loop_, e.parent, e.readable, e.writable, e.socket,
@@ -444,6 +484,24 @@ void ChildProcess::start(const SpawnPlan& plan) {
       0, 0);
 }
 
+void ChildProcess::attach_channel(int fd) {
+  if (detail::ChannelAccess::create(loop_, fd, /*ref_by_listeners=*/false, channel_) != 0) {
+    channel_ = detail::ChannelAccess::create_closed(loop_);
+    return;
+  }
+  // The channel's events all come before its close, which CloseEvent waits for, and
+  // this object lives until CloseEvent: `this` is valid in every relay.
+  detail::ChannelAccess::relay(
+      *channel_, [this](const MessageEvent& m) { emit(m); }, [this] { emit(DisconnectEvent{}); },
+      [this](const Error& e) { report_error(e); });
+  ++closes_needed_;
+  std::weak_ptr<ChildProcess> weak = self_;
+  detail::ChannelAccess::on_closed(*channel_, [weak] {
+    if (auto c = weak.lock()) c->maybe_close();
+  });
+  if (!refed_) channel_->unref();
+}
+
 void ChildProcess::emit_spawn() {
   if (spawn_emitted_) return;
   spawn_emitted_ = true;
@@ -451,6 +509,7 @@ void ChildProcess::emit_spawn() {
   for (auto& s : stdio_) {
     if (s) detail::StreamAccess::start(*s);
   }
+  if (channel_) detail::ChannelAccess::start(*channel_);
 }
 
 void ChildProcess::on_exit(int64_t status, int term_signal) {
@@ -469,6 +528,8 @@ void ChildProcess::on_exit(int64_t status, int term_signal) {
   }
   stop_cb_.reset();
   if (async_used_) close_handle(reinterpret_cast<uv_handle_t*>(&async_));
+  // The child's last messages, and the disconnect its exit caused, come before exit.
+  if (channel_) detail::ChannelAccess::drain(*channel_);
   // As Node: nothing written to stdin now can reach the child.
   if (!stdio_.empty() && stdio_[0]) stdio_[0]->destroy();
   emit(ExitEvent{exit_code_, signal_code_});
@@ -540,6 +601,7 @@ void ChildProcess::on_timer() {
       for (auto& s : stdio_) {
         if (s && !s->closed() && s->readable()) s->destroy();
       }
+      if (channel_) detail::ChannelAccess::destroy(*channel_);
       break;
     }
     case TimerMode::none:
@@ -615,6 +677,7 @@ void ChildProcess::ref() noexcept {
   for (auto& s : stdio_) {
     if (s) s->ref();
   }
+  if (channel_) channel_->ref();
 }
 
 void ChildProcess::unref() noexcept {
@@ -624,6 +687,31 @@ void ChildProcess::unref() noexcept {
   for (auto& s : stdio_) {
     if (s) s->unref();
   }
+  if (channel_) channel_->unref();
+}
+
+Channel& ChildProcess::need_channel(const char* what) const {
+  if (!channel_) {
+    throw std::logic_error(std::string(what) +
+                           "() needs a child spawned with an IPC channel (Stdio::ipc() or fork())");
+  }
+  return *channel_;
+}
+
+bool ChildProcess::send(std::string_view json, Channel::SendCallback cb) {
+  return need_channel("send").send(json, std::move(cb));
+}
+
+void ChildProcess::disconnect() {
+  need_channel("disconnect").disconnect();
+}
+
+void ChildProcess::ref_channel() noexcept {
+  if (channel_) channel_->ref();
+}
+
+void ChildProcess::unref_channel() noexcept {
+  if (channel_) channel_->unref();
 }
 
 void ChildProcess::close_handle(uv_handle_t* handle) {

@@ -30,6 +30,14 @@ public:
         return "The operation was aborted";
       case errc::timed_out:
         return "Command timed out";
+      case errc::channel_closed:
+        return "Channel closed";
+      case errc::disconnected:
+        return "IPC channel is already disconnected";
+      case errc::invalid_message:
+        return "The message is not exactly one JSON value";
+      case errc::malformed_message:
+        return "Received a line that is not one JSON value";
     }
     return "unknown childproc error";
   }
@@ -73,6 +81,14 @@ std::string code_name(const std::error_code& code) {
         return "ABORT_ERR";
       case errc::timed_out:
         return "ETIMEDOUT";
+      case errc::channel_closed:
+        return "ERR_IPC_CHANNEL_CLOSED";
+      case errc::disconnected:
+        return "ERR_IPC_DISCONNECTED";
+      case errc::invalid_message:
+        return "ERR_INVALID_ARG_VALUE";
+      case errc::malformed_message:
+        return "ERR_IPC_MALFORMED_MESSAGE";  // childproc's own: a Node peer would crash
     }
   }
   if (code.category() == std::generic_category() || code.category() == std::system_category()) {

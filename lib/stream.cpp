@@ -1,3 +1,4 @@
+#include "defer.hpp"
 #include "stream_access.hpp"
 
 #include <childproc/event_emitter.hpp>
@@ -120,6 +121,29 @@ std::size_t pipe_page_budget() {
 
 }  // namespace
 
+void detail::defer(uv_loop_t* loop, std::function<void()> fn) {
+  struct Deferred {
+    uv_timer_t timer;
+    std::function<void()> fn;
+  };
+  auto* d = new Deferred{{}, std::move(fn)};
+  uv_timer_init(loop, &d->timer);
+  d->timer.data = d;
+  uv_timer_start(
+      &d->timer,
+      [](uv_timer_t* t) {
+        auto* d = static_cast<Deferred*>(t->data);
+        try {
+          d->fn();
+        } catch (...) {
+          detail::report_listener_exception();
+        }
+        uv_close(reinterpret_cast<uv_handle_t*>(t),
+                 [](uv_handle_t* h) { delete static_cast<Deferred*>(h->data); });
+      },
+      0, 0);
+}
+
 std::size_t detail::StreamAccess::enlarge_pipe(int fd) noexcept {
   const std::size_t pages = (kBigPipe - 64 * 1024) / 4096;
   const std::size_t budget = pipe_page_budget();
@@ -185,11 +209,23 @@ void Stream::resume() {
 }
 
 void Stream::ref() noexcept {
-  if (!closing_) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+  user_ref_ = true;
+  apply_ref();
 }
 
 void Stream::unref() noexcept {
-  if (!closing_) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+  user_ref_ = false;
+  apply_ref();
+}
+
+void Stream::apply_ref() noexcept {
+  if (closing_) return;
+  const bool writing = !queue_.empty() || !done_.empty() || finish_pending_;
+  if (user_ref_ || (ref_while_writing_ && writing)) {
+    uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+  } else {
+    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+  }
 }
 
 void Stream::update_poll() {
@@ -197,6 +233,7 @@ void Stream::update_poll() {
   int want = 0;
   if (readable_ && started_ && !paused_) want |= UV_READABLE;
   if (writable_ && (!queue_.empty() || !done_.empty() || finish_pending_)) want |= UV_WRITABLE;
+  if (ref_while_writing_ && !user_ref_) apply_ref();
   if (want == poll_events_) return;
   poll_events_ = want;
   if (want == 0) {
@@ -242,8 +279,10 @@ void Stream::on_poll(int status, int events) {
   if (!closing_ && (events & (UV_READABLE | UV_DISCONNECT))) do_read();
 }
 
-void Stream::do_read() {
-  for (int i = 0; i < kReadsPerWakeup && readable_ && started_ && !paused_ && !closing_; ++i) {
+void Stream::do_read(bool until_empty) {
+  for (int i = 0;
+       (until_empty || i < kReadsPerWakeup) && readable_ && started_ && !paused_ && !closing_;
+       ++i) {
     ScratchLease lease;
     char* buf = lease.data();
     const std::size_t len = kReadSize;
@@ -256,7 +295,8 @@ void Stream::do_read() {
       if (sink_ != nullptr) sink_->consume(std::string_view(buf, got));
       emit(DataEvent{std::string_view(buf, got)});
       // A short read means the pipe was empty: skip the read that would say EAGAIN.
-      if (got < len) break;
+      // (A socket also stops short after a message carrying fds, hence until_empty.)
+      if (got < len && !until_empty) break;
       continue;
     }
     if (n == 0) {
@@ -368,36 +408,21 @@ void Stream::defer_write_error(WriteCallback cb) {
   const bool emit_error = !write_error_reported_;
   write_error_reported_ = true;
   if (!cb && !emit_error) return;
-  struct Deferred {
-    uv_timer_t timer;
-    std::weak_ptr<Stream> stream;
-    WriteCallback cb;
-    bool emit_error;
-  };
-  auto* d = new Deferred{{}, weak_from_this(), std::move(cb), emit_error};
-  uv_timer_init(loop_, &d->timer);
-  d->timer.data = d;
-  uv_timer_start(
-      &d->timer,
-      [](uv_timer_t* t) {
-        auto* d = static_cast<Deferred*>(t->data);
-        const std::error_code ec = uv_error(UV_EPIPE);
-        if (d->cb) {
-          try {
-            d->cb(ec);
-          } catch (...) {
-            detail::report_listener_exception();
-          }
-        }
-        if (auto s = d->stream.lock(); s && d->emit_error) {
-          if (s->emit(ErrorEvent{Error{ec, "write", {}, {}, {}}}) == 0) {
-            detail::report_unhandled("write EPIPE (the stream is no longer writable)");
-          }
-        }
-        uv_close(reinterpret_cast<uv_handle_t*>(t),
-                 [](uv_handle_t* h) { delete static_cast<Deferred*>(h->data); });
-      },
-      0, 0);
+  detail::defer(loop_, [weak = weak_from_this(), cb = std::move(cb), emit_error] {
+    const std::error_code ec = uv_error(UV_EPIPE);
+    if (cb) {
+      try {
+        cb(ec);
+      } catch (...) {
+        detail::report_listener_exception();
+      }
+    }
+    if (auto s = weak.lock(); s && emit_error) {
+      if (s->emit(ErrorEvent{Error{ec, "write", {}, {}, {}}}) == 0) {
+        detail::report_unhandled("write EPIPE (the stream is no longer writable)");
+      }
+    }
+  });
 }
 
 void Stream::settle_done() {

@@ -32,6 +32,15 @@ struct StreamAccess {
   static void on_close(Stream& s, std::function<void()> fn) { s.on_close_ = std::move(fn); }
   /// The child exited: resume a paused stream so the pipe drains and close can come.
   static void flush(Stream& s);
+  /// Reads (and delivers) everything the fd holds now, up to EOF or EAGAIN.
+  static void drain(Stream& s) {
+    if (s.readable_ && s.started_ && !s.paused_ && !s.closing_) s.do_read(true);
+  }
+  /// Queued writes keep the loop alive even while the stream is unref'd.
+  static void ref_while_writing(Stream& s) noexcept {
+    s.ref_while_writing_ = true;
+    s.apply_ref();
+  }
 };
 
 }  // namespace childproc::detail

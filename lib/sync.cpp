@@ -69,6 +69,11 @@ SpawnSyncResult spawn_sync(std::string_view file, const std::vector<std::string>
   SpawnOptions so = options;
   while (so.stdio.size() < 3)
     so.stdio.push_back(Stdio::pipe());
+  for (const Stdio& s : so.stdio) {
+    if (s.kind() == Stdio::Kind::ipc) {
+      throw InvalidArgument("ERR_IPC_SYNC_FORK", "IPC cannot be used with synchronous forks");
+    }
+  }
   if (options.input && so.stdio[0].kind() != Stdio::Kind::pipe) {
     throw InvalidArgument("ERR_INVALID_ARG_VALUE",
                           "The property 'options.input' needs stdin (options.stdio[0]) to be "

@@ -5,6 +5,7 @@
 
 #include <childproc/error.hpp>
 #include <childproc/event_emitter.hpp>
+#include <childproc/ipc.hpp>
 #include <childproc/options.hpp>
 #include <childproc/signals.hpp>
 #include <childproc/stream.hpp>
@@ -39,10 +40,16 @@ struct ExitEvent {
 /// ErrorEvent may come at any point. A failed spawn gives ErrorEvent then CloseEvent
 /// with code -errno, and no SpawnEvent or ExitEvent.
 ///
+/// With an IPC channel (Stdio::ipc(), fork()): MessageEvent for each message, between
+/// SpawnEvent and DisconnectEvent; DisconnectEvent once the channel is closed, which
+/// CloseEvent also waits for. Messages the child sent before it exited, and the
+/// disconnect its exit causes, come before ExitEvent.
+///
 /// It keeps itself alive until CloseEvent has been emitted and its libuv handles are
 /// closed, so dropping every shared_ptr right after spawn() is safe. All calls from
 /// the loop's thread.
-class ChildProcess final : public EventEmitter<SpawnEvent, ExitEvent, CloseEvent, ErrorEvent>,
+class ChildProcess final : public EventEmitter<SpawnEvent, ExitEvent, CloseEvent, ErrorEvent,
+                                               MessageEvent, DisconnectEvent>,
                            public std::enable_shared_from_this<ChildProcess> {
 public:
   ~ChildProcess();
@@ -86,9 +93,27 @@ public:
   bool terminate(std::optional<std::chrono::milliseconds> force_kill_after = std::nullopt);
 
   /// Keep the loop alive for this child (the default) / let the loop end without
-  /// waiting for it. unref() also releases the child's stdio streams, unlike Node.
+  /// waiting for it. unref() also releases the child's stdio streams and IPC channel,
+  /// unlike Node.
   void ref() noexcept;
   void unref() noexcept;
+
+  /// Sends one message over the IPC channel: `json` must be exactly one JSON value
+  /// (see check_message()). Returns false when refused (the error goes to `cb`, else
+  /// to an ErrorEvent, from the loop; nothing is written) or when 128 KiB or more is
+  /// queued (the message is queued: slow down until callbacks come). Throws
+  /// std::logic_error when the child was spawned without an IPC slot.
+  bool send(std::string_view json, Channel::SendCallback cb = {});
+  /// Closes the IPC channel after writing what is queued: DisconnectEvent here, and
+  /// 'disconnect' in the child. ErrorEvent (errc::disconnected) when already closed.
+  /// Throws std::logic_error without an IPC slot.
+  void disconnect();
+  /// True while the IPC channel is open; false without one.
+  bool connected() const noexcept { return channel_ && channel_->connected(); }
+  /// Node's `subprocess.channel.ref()/unref()`: whether the open channel alone keeps
+  /// the loop alive (by default it does until disconnected). No-op without a channel.
+  void ref_channel() noexcept;
+  void unref_channel() noexcept;
 
   uv_loop_t* loop() const noexcept { return loop_; }
 
@@ -99,6 +124,7 @@ private:
 
   void start(const SpawnPlan& plan);
   void emit_spawn();
+  void attach_channel(int fd);
   void on_exit(int64_t status, int term_signal);
   void on_pidfd();
   uv_handle_t* exit_handle() noexcept;
@@ -109,6 +135,7 @@ private:
   void close_timer();
   void on_abort();
   void report_error(const Error& error);
+  Channel& need_channel(const char* what) const;
   void maybe_close();
   void close_handle(uv_handle_t* handle);
   void release_if_done();
@@ -134,6 +161,7 @@ private:
   std::string file_;
   std::vector<std::string> args_;
   std::vector<std::shared_ptr<Stream>> stdio_;
+  std::shared_ptr<Channel> channel_;  // the parent's end of the IPC slot, if any
   std::optional<int> pid_;
   std::optional<int> exit_code_;
   std::optional<int> signal_code_;

@@ -5,6 +5,8 @@
 #include <childproc/error.hpp>
 #include <childproc/event_emitter.hpp>
 #include <childproc/exec.hpp>
+#include <childproc/fork.hpp>
+#include <childproc/ipc.hpp>
 #include <childproc/options.hpp>
 #include <childproc/signals.hpp>
 #include <childproc/stream.hpp>

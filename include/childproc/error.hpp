@@ -23,6 +23,10 @@ enum class errc {
   max_buffer_exceeded,  ///< exec output went over `max_buffer`
   aborted,              ///< cancelled through the stop_token
   timed_out,            ///< killed because `timeout` expired
+  channel_closed,       ///< send() on an IPC channel that is disconnected
+  disconnected,         ///< disconnect() on an IPC channel that already is
+  invalid_message,      ///< send() of text that is not exactly one JSON value
+  malformed_message,    ///< the peer sent a line that is not one JSON value (skipped)
 };
 
 /// The category of `errc`.

@@ -29,10 +29,16 @@ public:
     inherit,  ///< the parent's own fd with the same number
     fd,       ///< a parent fd, given by number
     stream,   ///< another child's stdio stream: the kernel connects the two children
+    ipc,      ///< Node's IPC channel (a socketpair): messages, not bytes
   };
 
   /// A pipe to the parent: the child's stdio stream in `ChildProcess::stdio(i)`.
   static Stdio pipe() noexcept { return Stdio(Kind::pipe, -1); }
+  /// Node's 'ipc': the child gets a socket on this fd and NODE_CHANNEL_FD=<fd>,
+  /// NODE_CHANNEL_SERIALIZATION_MODE=json in its environment; the parent talks to it
+  /// with ChildProcess::send() and MessageEvent (ipc.hpp). At most one slot; its
+  /// `ChildProcess::stdio(i)` is null.
+  static Stdio ipc() noexcept { return Stdio(Kind::ipc, -1); }
   /// Nothing: /dev/null for fds 0-2.
   static Stdio ignore() noexcept { return Stdio(Kind::ignore, -1); }
   /// The parent's fd with the same number.
@@ -93,6 +99,9 @@ struct SpawnOptions {
   /// grandchild may hold them), then close the parent's ends so CloseEvent comes.
   /// Data received until then is delivered. 0: wait forever, as Node.
   std::chrono::milliseconds close_timeout{0};
+  /// The IPC channel's format. Only "json" (Node's default) is spoken; anything else
+  /// ("advanced") is rejected when spawning.
+  std::string serialization = "json";
   /// Requesting stop (from any thread) kills the child with `kill_signal` and emits an
   /// ErrorEvent with errc::aborted: Node's `signal` option (AbortSignal).
   std::stop_token stop_token{};

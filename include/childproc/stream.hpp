@@ -122,7 +122,8 @@ private:
   bool queue_write(std::string_view view, std::string* owned, WriteCallback cb);
   void update_poll();
   void on_poll(int status, int events);
-  void do_read();
+  void do_read(bool until_empty = false);
+  void apply_ref() noexcept;
   void do_write();
   void finish_write_side();
   void fail(int err, const char* syscall);
@@ -144,7 +145,9 @@ private:
   bool need_drain_ = false;
   bool finish_pending_ = false;
   bool write_error_reported_ = false;
-  std::size_t pipe_pages_ = 0;  // pages this stream's pipe took from the budget
+  bool user_ref_ = true;
+  bool ref_while_writing_ = false;  // an IPC channel: queued writes keep the loop alive
+  std::size_t pipe_pages_ = 0;      // pages this stream's pipe took from the budget
   int poll_events_ = 0;
   std::size_t queued_bytes_ = 0;
   std::size_t high_water_mark_ = 16 * 1024;

@@ -1,0 +1,42 @@
+#include <childproc/fork.hpp>
+
+#include <variant>
+
+namespace childproc {
+
+std::shared_ptr<ChildProcess> fork(uv_loop_t* loop, std::string_view module,
+                                   const std::vector<std::string>& args,
+                                   const ForkOptions& options) {
+  if (const auto* b = std::get_if<bool>(&options.shell); b == nullptr || *b) {
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                          "fork() runs node directly: options.shell must be false");
+  }
+  if (module.empty()) {
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                          "The argument 'modulePath' cannot be empty. Received ''");
+  }
+  if (options.exec_path.empty()) {
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                          "The property 'options.exec_path' cannot be empty. Received ''");
+  }
+  SpawnOptions so = options;
+  if (so.stdio.empty()) {
+    const Stdio io = options.silent ? Stdio::pipe() : Stdio::inherit();
+    so.stdio = {io, io, io, Stdio::ipc()};
+  } else {
+    bool has_ipc = false;
+    for (const Stdio& s : so.stdio)
+      has_ipc = has_ipc || s.kind() == Stdio::Kind::ipc;
+    if (!has_ipc) {
+      throw InvalidArgument("ERR_CHILD_PROCESS_IPC_REQUIRED",
+                            "Forked processes must have an IPC channel, missing value 'ipc' in "
+                            "options.stdio");
+    }
+  }
+  std::vector<std::string> argv = options.exec_argv;
+  argv.emplace_back(module);
+  argv.insert(argv.end(), args.begin(), args.end());
+  return spawn(loop, options.exec_path, argv, so);
+}
+
+}  // namespace childproc

@@ -1,0 +1,340 @@
+#include "channel_access.hpp"
+#include "defer.hpp"
+#include "json.hpp"
+#include "stream_access.hpp"
+
+#include <childproc/ipc.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace childproc {
+namespace {
+
+// Node's process.send() returns false from this much queued output on.
+constexpr std::size_t kHighWater = 128 * 1024;
+
+// What a Node peer answers a handle it did not get; the sender then goes on.
+constexpr std::string_view kNack = "{\"cmd\":\"NODE_HANDLE_NACK\"}\n";
+
+// Enough of a bad line to recognise it, with control bytes shown.
+std::string preview(std::string_view line) {
+  constexpr std::size_t kMax = 48;
+  std::string out = "'";
+  for (std::size_t i = 0; i < line.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(line[i]);
+    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (line.size() > kMax) out += "...";
+  return out + "'";
+}
+
+std::string describe(const detail::JsonScan& scan) {
+  return std::string(scan.error) + " at byte " + std::to_string(scan.at);
+}
+
+Error channel_error(errc code, std::string text) {
+  return Error{make_error_code(code), {}, {}, {}, std::move(text)};
+}
+
+}  // namespace
+
+std::optional<std::string> check_message(std::string_view json) {
+  const detail::JsonScan scan = detail::scan_json(json);
+  if (scan.error != nullptr) return describe(scan);
+  if (scan.internal) {
+    return std::string(
+        "an object whose \"cmd\" starts with \"NODE_\" is one of Node's internal "
+        "messages");
+  }
+  return std::nullopt;
+}
+
+Channel::Channel(uv_loop_t* loop, std::shared_ptr<Stream> stream, bool ref_by_listeners)
+    : loop_(loop), stream_(std::move(stream)), ref_by_listeners_(ref_by_listeners) {
+  if (!stream_) {
+    connected_ = false;
+    disconnect_emitted_ = true;  // a spawn that failed never had a channel to lose
+    return;
+  }
+  stream_->set_high_water_mark(kHighWater);
+  detail::StreamAccess::ref_while_writing(*stream_);
+  detail::StreamAccess::set_sink(*stream_, this);
+  // The stream's events arrive only while it is open, and the channel holds itself
+  // (self_) until the stream's CloseEvent, its last: `this` stays valid for them.
+  stream_->on<EndEvent>([this](const EndEvent&) { on_end(); });
+  stream_->on<ErrorEvent>([this](const ErrorEvent& e) { report(e.error); });
+  stream_->on<CloseEvent>([this](const CloseEvent&) { on_stream_closed(); });
+}
+
+Channel::~Channel() = default;
+
+int detail::ChannelAccess::create(uv_loop_t* loop, int fd, bool ref_by_listeners,
+                                  std::shared_ptr<Channel>& out) {
+  std::shared_ptr<Stream> stream;
+  const int err = StreamAccess::create(loop, fd, true, true, true, stream);
+  if (err != 0) return err;
+  std::shared_ptr<Channel> c(new Channel(loop, std::move(stream), ref_by_listeners));
+  c->self_ = c;
+  c->update_ref();
+  out = std::move(c);
+  return 0;
+}
+
+std::shared_ptr<Channel> detail::ChannelAccess::create_closed(uv_loop_t* loop) {
+  return std::shared_ptr<Channel>(new Channel(loop, nullptr, false));
+}
+
+void detail::ChannelAccess::drain(Channel& c) {
+  if (c.stream_) StreamAccess::drain(*c.stream_);
+}
+
+void detail::ChannelAccess::destroy(Channel& c) {
+  if (!c.stream_) return;
+  c.connected_ = false;
+  c.stream_->destroy();
+}
+
+void Channel::start() {
+  if (stream_) detail::StreamAccess::start(*stream_);
+}
+
+std::size_t Channel::writable_length() const noexcept {
+  return stream_ ? stream_->writable_length() : 0;
+}
+
+bool Channel::send(std::string_view json, SendCallback cb) {
+  if (!connected_) {
+    defer_error(channel_error(errc::channel_closed, "Channel closed"), std::move(cb));
+    return false;
+  }
+  const detail::JsonScan scan = detail::scan_json(json);
+  if (scan.error != nullptr || scan.internal) {
+    std::string why = scan.error != nullptr
+                          ? describe(scan)
+                          : "an object whose \"cmd\" starts with \"NODE_\" is reserved for "
+                            "Node's internal messages";
+    defer_error(channel_error(errc::invalid_message,
+                              "send(): not sent, the message is not exactly one JSON value: " +
+                                  why + ": " + preview(json)),
+                std::move(cb));
+    return false;
+  }
+  std::string line;
+  line.reserve(json.size() + 1);
+  line.append(json);
+  line.push_back('\n');
+  return stream_->write(std::move(line), std::move(cb));
+}
+
+void Channel::disconnect() {
+  if (!connected_) {
+    defer_error(channel_error(errc::disconnected, "IPC channel is already disconnected"), {});
+    return;
+  }
+  connected_ = false;
+  partial_.clear();
+  // Messages already sent are written first, as a Node peer would have them.
+  if (!stream_->writable() || stream_->writable_length() == 0) {
+    stream_->destroy();
+  } else {
+    stream_->once<FinishEvent>([this](const FinishEvent&) { stream_->destroy(); });
+    stream_->end();
+  }
+}
+
+void Channel::ref() noexcept {
+  user_ref_ = true;
+  update_ref();
+}
+
+void Channel::unref() noexcept {
+  user_ref_ = false;
+  update_ref();
+}
+
+void Channel::update_ref() noexcept {
+  if (!stream_ || stream_->closed()) return;
+  const bool listening =
+      !ref_by_listeners_ || listener_count<MessageEvent>() + listener_count<DisconnectEvent>() > 0;
+  if (user_ref_ && listening) {
+    stream_->ref();
+  } else {
+    stream_->unref();
+  }
+}
+
+void Channel::consume(std::string_view chunk) noexcept {
+  try {
+    std::size_t pos = 0;
+    if (!partial_.empty()) {
+      const void* nl = std::memchr(chunk.data(), '\n', chunk.size());
+      if (nl == nullptr) {
+        if (connected_) partial_.append(chunk);
+        return;
+      }
+      const auto len = static_cast<std::size_t>(static_cast<const char*>(nl) - chunk.data());
+      partial_.append(chunk.data(), len);
+      std::string line = std::move(partial_);
+      partial_.clear();
+      handle_line(line);
+      pos = len + 1;
+    }
+    while (pos < chunk.size() && connected_) {
+      const void* nl = std::memchr(chunk.data() + pos, '\n', chunk.size() - pos);
+      if (nl == nullptr) {
+        partial_.assign(chunk.data() + pos, chunk.size() - pos);
+        return;
+      }
+      const auto end = static_cast<std::size_t>(static_cast<const char*>(nl) - chunk.data());
+      handle_line(chunk.substr(pos, end - pos));
+      pos = end + 1;
+    }
+  } catch (...) {
+    detail::report_listener_exception();  // bad_alloc for a huge line: nothing better to do
+  }
+}
+
+void Channel::handle_line(std::string_view line) {
+  // After disconnect() nothing more is delivered, as Node closes the channel at once.
+  if (!connected_) return;
+  const detail::JsonScan scan = detail::scan_json(line);
+  if (scan.error != nullptr) {
+    report(channel_error(errc::malformed_message,
+                         "Received a line that is not one JSON value (skipped): " + describe(scan) +
+                             ": " + preview(line)));
+    return;
+  }
+  if (scan.internal) {
+    // Handles are not received: the NACK makes a Node sender give up on this one and
+    // send what it queued behind it, instead of waiting forever for an ACK.
+    if (scan.node_handle) stream_->write(kNack);
+    return;
+  }
+  MessageEvent event{std::string(line)};
+  if (on_message_) {
+    on_message_(event);
+  } else {
+    emit(event);
+    if (ref_by_listeners_) update_ref();  // a once() listener may have gone
+  }
+}
+
+void Channel::on_end() {
+  if (!partial_.empty()) {
+    const std::size_t n = partial_.size();
+    partial_.clear();
+    if (connected_) {
+      report(channel_error(errc::malformed_message,
+                           "The channel closed in the middle of a message: " + std::to_string(n) +
+                               " bytes without a newline were dropped"));
+    }
+  }
+  connected_ = false;
+  emit_disconnect();
+}
+
+void Channel::on_stream_closed() {
+  // May destroy this object (the last reference): nothing may touch a member after.
+  auto keep = std::move(self_);
+  connected_ = false;
+  partial_.clear();
+  emit_disconnect();
+  if (on_closed_) {
+    auto fn = std::move(on_closed_);
+    fn();
+  }
+}
+
+void Channel::emit_disconnect() {
+  if (disconnect_emitted_) return;
+  disconnect_emitted_ = true;
+  update_ref();
+  if (on_disconnect_) {
+    on_disconnect_();
+  } else {
+    emit(DisconnectEvent{});
+    if (ref_by_listeners_) update_ref();
+  }
+}
+
+void Channel::report(const Error& error) {
+  if (on_error_) {
+    on_error_(error);
+    return;
+  }
+  if (emit(ErrorEvent{error}) == 0) detail::report_unhandled(error.message());
+}
+
+void Channel::defer_error(Error error, SendCallback cb) {
+  detail::defer(loop_, [weak = weak_from_this(), error = std::move(error), cb = std::move(cb)] {
+    if (cb) {
+      cb(error.code);
+      return;
+    }
+    if (auto c = weak.lock()) {
+      c->report(error);
+    } else {
+      detail::report_unhandled(error.message());
+    }
+  });
+}
+
+std::shared_ptr<Channel> parent_channel(uv_loop_t* loop) {
+  const char* fd_env = std::getenv("NODE_CHANNEL_FD");
+  if (fd_env == nullptr) return nullptr;
+  const std::string fd_text = fd_env;
+  const char* mode_env = std::getenv("NODE_CHANNEL_SERIALIZATION_MODE");
+  const std::string mode = mode_env != nullptr ? mode_env : "json";
+  ::unsetenv("NODE_CHANNEL_FD");
+  ::unsetenv("NODE_CHANNEL_SERIALIZATION_MODE");
+
+  long fd = -1;
+  if (!fd_text.empty() && fd_text.size() < 10 &&
+      fd_text.find_first_not_of("0123456789") == std::string::npos) {
+    fd = std::strtol(fd_text.c_str(), nullptr, 10);
+  }
+  if (fd < 0 || fd > INT_MAX) {
+    throw InvalidArgument(
+        "ERR_INVALID_ARG_VALUE",
+        "NODE_CHANNEL_FD must be a file descriptor number. Received '" + fd_text + "'");
+  }
+  if (mode != "json") {
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                          "NODE_CHANNEL_SERIALIZATION_MODE '" + mode +
+                              "' is not supported: childproc speaks Node's 'json' serialization");
+  }
+  struct stat st {};
+  if (::fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                          "NODE_CHANNEL_FD " + fd_text + " is not an open socket");
+  }
+  const int flags = ::fcntl(static_cast<int>(fd), F_GETFL);
+  if (flags < 0 || ::fcntl(static_cast<int>(fd), F_SETFL, flags | O_NONBLOCK) < 0 ||
+      ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC) < 0) {
+    throw std::system_error(errno, std::generic_category(), "parent_channel: fcntl");
+  }
+  std::shared_ptr<Channel> channel;
+  const int err =
+      detail::ChannelAccess::create(loop, static_cast<int>(fd), /*ref_by_listeners=*/true, channel);
+  if (err != 0) throw std::system_error(uv_error(err), "parent_channel");
+  detail::ChannelAccess::start(*channel);
+  return channel;
+}
+
+}  // namespace childproc
