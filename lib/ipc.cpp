@@ -48,6 +48,16 @@ std::string describe(const detail::JsonScan& scan) {
   return std::string(scan.error) + " at byte " + std::to_string(scan.at);
 }
 
+// Why a message may not be sent, or empty.
+std::string refusal(const detail::JsonScan& scan) {
+  if (scan.error != nullptr) return "not exactly one JSON value: " + describe(scan);
+  if (scan.internal) {
+    return "an object whose \"cmd\" starts with \"NODE_\" is reserved for Node's internal "
+           "messages";
+  }
+  return {};
+}
+
 Error channel_error(errc code, std::string text) {
   return Error{make_error_code(code), {}, {}, {}, std::move(text)};
 }
@@ -55,14 +65,9 @@ Error channel_error(errc code, std::string text) {
 }  // namespace
 
 std::optional<std::string> check_message(std::string_view json) {
-  const detail::JsonScan scan = detail::scan_json(json);
-  if (scan.error != nullptr) return describe(scan);
-  if (scan.internal) {
-    return std::string(
-        "an object whose \"cmd\" starts with \"NODE_\" is one of Node's internal "
-        "messages");
-  }
-  return std::nullopt;
+  std::string why = refusal(detail::scan_json(json));
+  if (why.empty()) return std::nullopt;
+  return why;
 }
 
 Channel::Channel(uv_loop_t* loop, std::shared_ptr<Stream> stream, bool ref_by_listeners)
@@ -90,6 +95,8 @@ int detail::ChannelAccess::create(uv_loop_t* loop, int fd, bool ref_by_listeners
   const int err = StreamAccess::create(loop, fd, true, true, true, stream);
   if (err != 0) return err;
   std::shared_ptr<Channel> c(new Channel(loop, std::move(stream), ref_by_listeners));
+  uv_prepare_init(loop, &c->flush_);
+  c->flush_.data = c.get();
   c->self_ = c;
   c->update_ref();
   out = std::move(c);
@@ -107,7 +114,7 @@ void detail::ChannelAccess::drain(Channel& c) {
 void detail::ChannelAccess::destroy(Channel& c) {
   if (!c.stream_) return;
   c.connected_ = false;
-  c.stream_->destroy();
+  c.stream_->destroy();  // the batch fails with the stream's queue, at its close
 }
 
 void Channel::start() {
@@ -115,7 +122,7 @@ void Channel::start() {
 }
 
 std::size_t Channel::writable_length() const noexcept {
-  return stream_ ? stream_->writable_length() : 0;
+  return batch_.size() + (stream_ ? stream_->writable_length() : 0);
 }
 
 bool Channel::send(std::string_view json, SendCallback cb) {
@@ -123,23 +130,66 @@ bool Channel::send(std::string_view json, SendCallback cb) {
     defer_error(channel_error(errc::channel_closed, "Channel closed"), std::move(cb));
     return false;
   }
-  const detail::JsonScan scan = detail::scan_json(json);
-  if (scan.error != nullptr || scan.internal) {
-    std::string why = scan.error != nullptr
-                          ? describe(scan)
-                          : "an object whose \"cmd\" starts with \"NODE_\" is reserved for "
-                            "Node's internal messages";
+  if (std::string why = refusal(detail::scan_json(json)); !why.empty()) {
     defer_error(channel_error(errc::invalid_message,
-                              "send(): not sent, the message is not exactly one JSON value: " +
-                                  why + ": " + preview(json)),
+                              "send(): message not sent: " + why + ": " + preview(json)),
                 std::move(cb));
     return false;
   }
-  std::string line;
-  line.reserve(json.size() + 1);
-  line.append(json);
-  line.push_back('\n');
-  return stream_->write(std::move(line), std::move(cb));
+  if (!flush_armed_) {
+    // The first message of this iteration goes out now: no latency for ping-pong.
+    flush_armed_ = true;
+    uv_prepare_start(&flush_,
+                     [](uv_prepare_t* h) { static_cast<Channel*>(h->data)->flush_batch(); });
+    std::string line;
+    line.reserve(json.size() + 1);
+    line.append(json);
+    line.push_back('\n');
+    stream_->write(std::move(line), std::move(cb));
+  } else {
+    batch_.append(json);
+    batch_.push_back('\n');
+    if (cb) batch_cbs_.push_back(std::move(cb));
+    if (batch_.size() >= kHighWater) flush_batch();
+  }
+  return writable_length() < kHighWater;
+}
+
+void Channel::flush_batch() {
+  if (batch_.empty()) {
+    flush_armed_ = false;
+    uv_prepare_stop(&flush_);
+    return;
+  }
+  Stream::WriteCallback done;
+  if (!batch_cbs_.empty()) {
+    done = [cbs = std::move(batch_cbs_)](std::error_code ec) {
+      for (const auto& cb : cbs) {
+        try {
+          cb(ec);
+        } catch (...) {
+          detail::report_listener_exception();
+        }
+      }
+    };
+    batch_cbs_.clear();
+  }
+  std::string data = std::move(batch_);
+  batch_.clear();
+  stream_->write(std::move(data), std::move(done));
+}
+
+void Channel::fail_batch(std::error_code ec) {
+  batch_.clear();
+  auto cbs = std::move(batch_cbs_);
+  batch_cbs_.clear();
+  for (const auto& cb : cbs) {
+    try {
+      cb(ec);
+    } catch (...) {
+      detail::report_listener_exception();
+    }
+  }
 }
 
 void Channel::disconnect() {
@@ -149,6 +199,7 @@ void Channel::disconnect() {
   }
   connected_ = false;
   partial_.clear();
+  if (stream_->writable()) flush_batch();
   // Messages already sent are written first, as a Node peer would have them.
   if (!stream_->writable() || stream_->writable_length() == 0) {
     stream_->destroy();
@@ -236,6 +287,9 @@ void Channel::handle_line(std::string_view line) {
 }
 
 void Channel::on_end() {
+  // What was sent before the peer's close still goes out (or fails with EPIPE) the way
+  // an unbatched write would.
+  flush_batch();
   if (!partial_.empty()) {
     const std::size_t n = partial_.size();
     partial_.clear();
@@ -250,15 +304,24 @@ void Channel::on_end() {
 }
 
 void Channel::on_stream_closed() {
-  // May destroy this object (the last reference): nothing may touch a member after.
-  auto keep = std::move(self_);
   connected_ = false;
   partial_.clear();
+  fail_batch(uv_error(UV_ECANCELED));
   emit_disconnect();
   if (on_closed_) {
     auto fn = std::move(on_closed_);
     fn();
   }
+  close_batch_handle();
+}
+
+void Channel::close_batch_handle() {
+  // self_ goes with the flush handle's close: libuv holds a pointer to it until then.
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_), [](uv_handle_t* h) {
+    auto* c = static_cast<Channel*>(h->data);
+    // May destroy the channel (the last reference): nothing may touch it after.
+    auto keep = std::move(c->self_);
+  });
 }
 
 void Channel::emit_disconnect() {

@@ -1,12 +1,59 @@
 #include "json.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace childproc::detail {
 namespace {
+
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+
+// Bytes of `x` that are zero get their high bit set (exact: no false positives).
+constexpr std::uint64_t zero_bytes(std::uint64_t x) {
+  return ~(((x & ~kHighs) + ~kHighs) | x) & kHighs;
+}
+
+// Skips string bytes that need no attention: printable ASCII other than '"' and '\\'.
+// Sixteen or eight at a time (messages are mostly such bytes, and this scan runs on every send
+// and every receive), then byte by byte to the exact stop.
+const unsigned char* skip_plain(const unsigned char* p, const unsigned char* end) {
+#if defined(__SSE2__)
+  // Sixteen at a time: as signed bytes, "below 0x20" also catches 0x80 and up.
+  const __m128i space = _mm_set1_epi8(0x20);
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i special =
+        _mm_or_si128(_mm_cmplt_epi8(v, space),
+                     _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    const int mask = _mm_movemask_epi8(special);
+    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
+  while (end - p >= 8) {
+    std::uint64_t x;
+    std::memcpy(&x, p, 8);
+    // A byte is below 0x20 exactly when its top three bits are clear; one of 0x80 and
+    // up has the high bit set.
+    const std::uint64_t special = zero_bytes(x & (0xE0 * kOnes)) | (x & kHighs) |
+                                  zero_bytes(x ^ ('"' * kOnes)) | zero_bytes(x ^ ('\\' * kOnes));
+    if (special != 0) break;
+    p += 8;
+  }
+  while (p != end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+    ++p;
+  return p;
+}
 
 class Scanner {
 public:
@@ -142,8 +189,7 @@ private:
     const unsigned char* run = p_;
     for (;;) {
       // The common case: plain ASCII, copied (when needed) in runs.
-      while (p_ != end_ && *p_ >= 0x20 && *p_ < 0x80 && *p_ != '"' && *p_ != '\\')
-        ++p_;
+      p_ = skip_plain(p_, end_);
       if (out != nullptr && out->size() < kCapture) out->append(run, p_);
       if (p_ == end_) {
         fail("unterminated string");

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace childproc {
 
@@ -122,6 +123,17 @@ private:
   void defer_error(Error error, SendCallback cb);
   void update_ref() noexcept;
   void start();
+  void flush_batch();
+  void fail_batch(std::error_code ec);
+  void close_batch_handle();
+
+  // Messages sent while one is already on its way this loop iteration wait here and go
+  // out together, in one write, before the loop next polls: a peer answering a burst
+  // costs one syscall, not one per message.
+  uv_prepare_t flush_{};
+  bool flush_armed_ = false;
+  std::string batch_;
+  std::vector<SendCallback> batch_cbs_;
 
   uv_loop_t* loop_;
   std::shared_ptr<Stream> stream_;  // null for the closed channel of a failed spawn
