@@ -83,7 +83,19 @@ Channel::Channel(uv_loop_t* loop, std::shared_ptr<Stream> stream, bool ref_by_li
   // The stream's events arrive only while it is open, and the channel holds itself
   // (self_) until the stream's CloseEvent, its last: `this` stays valid for them.
   stream_->on<EndEvent>([this](const EndEvent&) { on_end(); });
-  stream_->on<ErrorEvent>([this](const ErrorEvent& e) { report(e.error); });
+  stream_->on<ErrorEvent>([this](const ErrorEvent& e) {
+    // A peer that exits with messages unread makes our read fail with ECONNRESET (and
+    // a write in flight with EPIPE) instead of a clean EOF. Either way the peer is
+    // gone, which for Node is a disconnect, not an error; whether the error or the EOF
+    // comes first is a race. Unsent messages still fail, in their callbacks.
+    const std::error_code& ec = e.error.code;
+    if (e.error.syscall == "read" || ec == std::errc::broken_pipe ||
+        ec == std::errc::connection_reset) {
+      on_end();
+      return;
+    }
+    report(e.error);
+  });
   stream_->on<CloseEvent>([this](const CloseEvent&) { on_stream_closed(); });
 }
 
