@@ -160,3 +160,37 @@ TEST_CASE_METHOD(LoopFixture, "example: pipeline runs ps ax | grep", "[demo]") {
 }
 
 #endif
+
+#ifdef IPC_SUPERVISOR
+
+TEST_CASE_METHOD(LoopFixture, "example: ipc_supervisor restarts a crashed Node worker", "[demo]") {
+  const std::string node = NODE_BIN;
+  if (node.empty()) {
+    WARN("skipped: node was not found when the tests were configured");
+    return;
+  }
+  Output demo;
+  track(childproc::exec_file(loop(), IPC_SUPERVISOR, {IPC_WORKER_JS, node}, into(demo)));
+  run();
+  REQUIRE(demo.calls == 1);
+  CHECK_FALSE(static_cast<bool>(demo.error));
+  CHECK(demo.err.empty());
+  CHECK(demo.out ==
+        "worker 1 started\n"
+        "job 1 to worker 1: {\"op\":\"add\",\"args\":[1,2,3]}\n"
+        "job 1 result: {\"id\":1,\"result\":6}\n"
+        "job 2 to worker 1: {\"op\":\"upper\",\"text\":\"hello\"}\n"
+        "job 2 result: {\"id\":2,\"result\":\"HELLO\"}\n"
+        "job 3 to worker 1: {\"op\":\"crash\"}\n"
+        "worker 1 disconnected\n"
+        "worker 1 exited with code 1: job 3 lost\n"
+        "worker 2 started\n"
+        "job 4 to worker 2: {\"op\":\"add\",\"args\":[40,2]}\n"
+        "job 4 result: {\"id\":4,\"result\":42}\n"
+        "no jobs left: disconnecting worker 2\n"
+        "worker 2 disconnected\n"
+        "worker 2 exited with code 0\n"
+        "3 jobs done, 1 lost, 1 restart\n");
+}
+
+#endif
