@@ -157,11 +157,11 @@ bool Channel::send(std::string_view json, SendCallback cb) {
     line.reserve(json.size() + 1);
     line.append(json);
     line.push_back('\n');
-    stream_->write(std::move(line), std::move(cb));
+    stream_->write(std::move(line), track(std::move(cb)));
   } else {
     batch_.append(json);
     batch_.push_back('\n');
-    if (cb) batch_cbs_.push_back(std::move(cb));
+    if (cb) batch_cbs_.push_back(track(std::move(cb)));
     if (batch_.size() >= kHighWater) flush_batch();
   }
   return writable_length() < kHighWater;
@@ -357,17 +357,38 @@ void Channel::report(const Error& error) {
 }
 
 void Channel::defer_error(Error error, SendCallback cb) {
-  detail::defer(loop_, [weak = weak_from_this(), error = std::move(error), cb = std::move(cb)] {
-    if (cb) {
-      cb(error.code);
-      return;
+  if (cb) {
+    // Known now, delivered from the loop, and behind the outcomes of earlier sends.
+    outcomes_.push_back(Outcome{std::move(cb), error.code});
+    detail::defer(loop_, [self = shared_from_this()] { self->deliver_outcomes(); });
+    return;
+  }
+  detail::defer(loop_,
+                [self = shared_from_this(), error = std::move(error)] { self->report(error); });
+}
+
+Channel::SendCallback Channel::track(SendCallback cb) {
+  if (!cb) return cb;
+  outcomes_.push_back(Outcome{std::move(cb), std::nullopt});
+  // A deque keeps references to its elements across push_back and pop_front, and the
+  // stream calls this before the channel's self_ goes (its close comes first).
+  Outcome* slot = &outcomes_.back();
+  return [this, slot](std::error_code ec) {
+    slot->result = ec;
+    deliver_outcomes();
+  };
+}
+
+void Channel::deliver_outcomes() {
+  while (!outcomes_.empty() && outcomes_.front().result) {
+    Outcome o = std::move(outcomes_.front());
+    outcomes_.pop_front();
+    try {
+      o.cb(*o.result);
+    } catch (...) {
+      detail::report_listener_exception();
     }
-    if (auto c = weak.lock()) {
-      c->report(error);
-    } else {
-      detail::report_unhandled(error.message());
-    }
-  });
+  }
 }
 
 std::shared_ptr<Channel> parent_channel(uv_loop_t* loop) {

@@ -10,6 +10,7 @@
 #include <childproc/stream.hpp>
 
 #include <cstddef>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -49,13 +50,15 @@ struct ChannelAccess;
 /// Errors come as ErrorEvent (or through a send callback): a send() after disconnect
 /// (errc::channel_closed), a send() of text that is not one JSON value
 /// (errc::invalid_message, nothing written), a received line that is not one
-/// (errc::malformed_message, the line is skipped and later messages still arrive), a
-/// write to a peer that is gone (EPIPE).
+/// (errc::malformed_message, the line is skipped and later messages still arrive). A
+/// peer that goes away is a disconnect, not an error, even when the kernel says
+/// ECONNRESET or EPIPE; messages it never got fail in their callbacks (ECANCELED).
 class Channel final : public EventEmitter<MessageEvent, DisconnectEvent, ErrorEvent>,
                       public std::enable_shared_from_this<Channel>,
                       private detail::ReadSink {
 public:
-  /// Called once the message reached the kernel (empty code) or could not be sent.
+  /// Called once the message reached the kernel (empty code) or could not be sent;
+  /// callbacks run in the order of the send() calls.
   using SendCallback = std::function<void(std::error_code)>;
 
   ~Channel() override;
@@ -121,6 +124,8 @@ private:
   void emit_disconnect();
   void report(const Error& error);
   void defer_error(Error error, SendCallback cb);
+  SendCallback track(SendCallback cb);
+  void deliver_outcomes();
   void update_ref() noexcept;
   void start();
   void flush_batch();
@@ -134,6 +139,14 @@ private:
   bool flush_armed_ = false;
   std::string batch_;
   std::vector<SendCallback> batch_cbs_;
+
+  // Send callbacks run in the order of the send() calls, refusals included: a refusal
+  // waits behind earlier sends still being written.
+  struct Outcome {
+    SendCallback cb;
+    std::optional<std::error_code> result;
+  };
+  std::deque<Outcome> outcomes_;
 
   uv_loop_t* loop_;
   std::shared_ptr<Stream> stream_;  // null for the closed channel of a failed spawn
