@@ -168,11 +168,12 @@ bool Channel::send(std::string_view json, SendCallback cb) {
 }
 
 void Channel::flush_batch() {
-  if (batch_.empty()) {
-    flush_armed_ = false;
-    uv_prepare_stop(&flush_);
-    return;
-  }
+  // Disarmed at once: an armed prepare handle keeps the loop alive without waking it,
+  // so left armed with nothing to write it would hang the loop in its poll. The next
+  // send() goes out directly and arms it again.
+  flush_armed_ = false;
+  uv_prepare_stop(&flush_);
+  if (batch_.empty()) return;
   Stream::WriteCallback done;
   if (!batch_cbs_.empty()) {
     done = [cbs = std::move(batch_cbs_)](std::error_code ec) {
