@@ -22,6 +22,10 @@ namespace {
 // Node's process.send() returns false from this much queued output on.
 constexpr std::size_t kHighWater = 128 * 1024;
 
+// A batch is one buffer, reserved once, and written when full: below malloc's mmap
+// threshold, so buffers are recycled instead of mapped, faulted in and unmapped.
+constexpr std::size_t kBatchBytes = 64 * 1024;
+
 // What a Node peer answers a handle it did not get; the sender then goes on.
 constexpr std::string_view kNack = "{\"cmd\":\"NODE_HANDLE_NACK\"}\n";
 
@@ -159,10 +163,11 @@ bool Channel::send(std::string_view json, SendCallback cb) {
     line.push_back('\n');
     stream_->write(std::move(line), track(std::move(cb)));
   } else {
+    if (!batch_.empty() && batch_.size() + json.size() >= kBatchBytes) flush_batch();
+    if (batch_.empty()) batch_.reserve(kBatchBytes);
     batch_.append(json);
     batch_.push_back('\n');
     if (cb) batch_cbs_.push_back(track(std::move(cb)));
-    if (batch_.size() >= kHighWater) flush_batch();
   }
   return writable_length() < kHighWater;
 }
