@@ -163,7 +163,7 @@ bool Channel::send(std::string_view json, SendCallback cb) {
     line.push_back('\n');
     stream_->write(std::move(line), track(std::move(cb)));
   } else {
-    if (!batch_.empty() && batch_.size() + json.size() >= kBatchBytes) flush_batch();
+    if (!batch_.empty() && batch_.size() + json.size() >= kBatchBytes) write_batch();
     if (batch_.empty()) batch_.reserve(kBatchBytes);
     batch_.append(json);
     batch_.push_back('\n');
@@ -178,6 +178,10 @@ void Channel::flush_batch() {
   // send() goes out directly and arms it again.
   flush_armed_ = false;
   uv_prepare_stop(&flush_);
+  write_batch();
+}
+
+void Channel::write_batch() {
   if (batch_.empty()) return;
   Stream::WriteCallback done;
   if (!batch_cbs_.empty()) {

@@ -129,6 +129,7 @@ private:
   void update_ref() noexcept;
   void start();
   void flush_batch();
+  void write_batch();
   void fail_batch(std::error_code ec);
   void close_batch_handle();
 
