@@ -247,12 +247,19 @@ void Stream::update_poll() {
 }
 
 void Stream::on_poll(int status, int events) {
+  // Reading comes first: a socket peer that exited leaves its last data unread, and a
+  // failing write (EPIPE) closes the stream, which would lose that data.
   if (status < 0) {
     // libuv stopped the handle: it reports EPOLLERR as UV_EBADF, which for a pipe's
     // write end means the reader is gone. A write attempt now tells the real error.
-    // For a socket (fd 3+) it can mean ECONNRESET with data still unread: read that
-    // first, and let read() report the real error once it is drained.
+    // For a socket (fd 3+) it can mean ECONNRESET with data still unread: read all of
+    // that first, and let read() report the real error once it is drained.
     poll_events_ = 0;
+    const bool reading = readable_ && started_ && !paused_;
+    if (reading) {
+      do_read(true);
+      if (closing_) return;
+    }
     if (writable_ && !queue_.empty()) {
       do_write();
     } else if (writable_ && finish_pending_) {
@@ -262,21 +269,18 @@ void Stream::on_poll(int status, int events) {
       settle_done();
     }
     if (closing_) return;
-    if (readable_ && started_ && !paused_) {
-      do_read();
-      if (closing_) return;
-    } else if (!writable_) {
+    if (!reading && !writable_) {
       fail(status, "read");
       return;
     }
     update_poll();
     return;
   }
-  if (events & UV_WRITABLE) {
+  if (events & (UV_READABLE | UV_DISCONNECT)) do_read();
+  if (!closing_ && (events & UV_WRITABLE)) {
     settle_done();
     if (!closing_) do_write();
   }
-  if (!closing_ && (events & (UV_READABLE | UV_DISCONNECT))) do_read();
 }
 
 void Stream::do_read(bool until_empty) {
