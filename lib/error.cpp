@@ -94,7 +94,10 @@ std::string code_name(const std::error_code& code) {
   if (code.category() == std::generic_category() || code.category() == std::system_category()) {
     return uv_err_name(-code.value());
   }
-  return code.category().name() + (":" + std::to_string(code.value()));
+  std::string name = code.category().name();
+  name += ':';
+  name += std::to_string(code.value());
+  return name;
 }
 
 std::string Error::message() const {
