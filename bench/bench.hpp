@@ -89,6 +89,36 @@ SpawnSample raw_uv_spawn_once(uv_loop_t* loop, const char* file);
 SpawnSample posix_spawn_pipes_once(const char* file);
 SpawnSample posix_spawn_plain_once(const char* file);
 
+// ---- section 5, IPC: the C++ parent's rows (ipc.cpp) ----
+
+/// Message counts of one IPC sample: each phase in turn on one child.
+struct IpcCounts {
+  std::size_t bytes = 1024;  // the JSON text of each message (a string), newline not counted
+  std::size_t warm_pingpong = 0;
+  std::size_t pingpong = 0;  // round trips, one message in flight
+  std::size_t warm_throughput = 0;
+  std::size_t throughput = 0;  // messages sent as fast as send()'s backpressure allows
+};
+/// Seconds of the two timed phases: from the first send to the last echo.
+struct IpcTimes {
+  double pingpong_s = 0;
+  double throughput_s = 0;
+};
+/// The echo child: `node` empty: bench-ipc-echo at `echo` (childproc::spawn with
+/// Stdio::ipc()); else childproc::fork(echo = node_bench.js, {"ipc-echo"}) with `node`.
+struct IpcChild {
+  std::string node;
+  std::string echo;
+};
+/// The JSON text of a message: a string of `bytes` bytes, quotes included.
+std::string ipc_payload(std::size_t bytes);
+/// One sample: starts the child, runs the phases on `loop`, waits for the child's close.
+/// Dies on any error or a wrong echo.
+IpcTimes ipc_cpp_parent(uv_loop_t* loop, const IpcChild& who, const IpcCounts& counts);
+/// The floor: the same phases over a plain socketpair with `echo --raw` (poll, read,
+/// write; no JSON, no event loop, no message framing) as the child.
+IpcTimes ipc_raw(const std::string& echo, const IpcCounts& counts);
+
 // ---- sub-commands run in a fresh copy of the harness (collect.cpp, many.cpp) ----
 // Each prints Metrics lines on stdout and returns the exit status.
 

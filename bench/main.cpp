@@ -1,6 +1,6 @@
 // childproc-bench: the performance harness of issue 4 (see docs/performance.md).
 //
-//   childproc-bench [--quick] [--section N]... [--iterations N]
+//   childproc-bench [--quick] [--section N|ipc]... [--iterations N]
 //
 // Prints one markdown table per section on stdout (progress on stderr). Every row's
 // ratio is to an anchor measured in the same run. Also runs itself as a sub-command
@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,12 +26,16 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #ifndef BENCH_WRITER
 #error "BENCH_WRITER (the path of bench-writer) must be defined by the build"
+#endif
+#ifndef BENCH_IPC_ECHO
+#error "BENCH_IPC_ECHO (the path of bench-ipc-echo) must be defined by the build"
 #endif
 #ifndef BENCH_SCRIPT_DIR
 #error "BENCH_SCRIPT_DIR (where node_bench.js and python_bench.py are) must be defined"
@@ -52,6 +57,7 @@ struct Setup {
   Config cfg;
   std::string self;
   std::string writer = BENCH_WRITER;
+  std::string ipc_echo = BENCH_IPC_ECHO;
   std::string node_script = std::string(BENCH_SCRIPT_DIR) + "/node_bench.js";
   std::string python_script = std::string(BENCH_SCRIPT_DIR) + "/python_bench.py";
   std::string node;    // empty: not installed
@@ -478,13 +484,122 @@ void section4(const Setup& su) {
             << std::flush;
 }
 
+// ---------------------------------------------------------------- section 5
+
+void section5(const Setup& su) {
+  const auto started = Clock::now();
+  const std::size_t bytes = 1024;
+  const int rounds = su.cfg.quick ? 2 : 5;
+  // Each timed phase is sized from the calibration round to last about this long.
+  const double target_s = su.cfg.quick ? 0.15 : 0.6;
+  const std::size_t warm_pp = su.cfg.quick ? 300 : 1000;
+  const std::size_t warm_tp = su.cfg.quick ? 1500 : 5000;
+  // The calibration round (its samples are discarded): the same warm-up, then small
+  // fixed counts.
+  const IpcCounts probe{bytes, warm_pp, warm_pp * 2, warm_tp, warm_tp * 2};
+
+  struct Row {
+    std::string name{};
+    std::vector<std::string> script{};  // Node parent: argv before BYTES WARM_PP PP WARM_TP TP
+    IpcChild child{};                   // childproc parent
+    bool floor = false;                 // ipc_raw(): no library at all
+    std::size_t pp_n = 0;
+    std::size_t tp_n = 0;
+    std::vector<double> pp_rate{};  // round trips per second
+    std::vector<double> tp_rate{};  // messages per second
+    std::string why{};
+  };
+  std::vector<Row> rows;
+  rows.push_back({"**Node parent / Node child** (anchor)", {su.node, su.node_script, "ipc"}});
+  rows.push_back({"childproc parent / Node child", {}, {su.node, su.node_script}});
+  rows.push_back({"childproc parent / childproc child", {}, {"", su.ipc_echo}});
+  rows.push_back({"floor: raw socketpair echo (no JSON, no loop)", {}, {}, true});
+  if (su.node.empty()) rows[0].why = rows[1].why = "not installed";
+
+  // One sample of a row: both timed phases on one child.
+  auto sample = [&](Row& row, const IpcCounts& c) -> std::optional<IpcTimes> {
+    if (row.floor) return ipc_raw(su.ipc_echo, c);
+    if (row.script.empty()) return ipc_cpp_parent(su.loop, row.child, c);
+    auto argv = row.script;
+    for (std::size_t v : {c.bytes, c.warm_pingpong, c.pingpong, c.warm_throughput, c.throughput})
+      argv.push_back(std::to_string(v));
+    External e = run_script(argv);
+    if (!e.ok) {
+      row.why = e.why;
+      return std::nullopt;
+    }
+    return IpcTimes{metric(e.m, "pingpong_s", row.name), metric(e.m, "throughput_s", row.name)};
+  };
+  // A count that makes a phase last about target_s at the calibrated rate.
+  auto sized = [&](double seconds, std::size_t probe_n) {
+    const double n = target_s * static_cast<double>(probe_n) / std::max(seconds, 1e-6);
+    const auto thousands = static_cast<std::size_t>(std::ceil(n / 1000));
+    return std::clamp<std::size_t>(thousands * 1000, probe_n, 20'000'000);
+  };
+
+  progress("section 5: calibration round (discarded)");
+  for (Row& row : rows) {
+    if (!row.why.empty()) continue;
+    const auto t = sample(row, probe);
+    if (!t) continue;
+    row.pp_n = sized(t->pingpong_s, probe.pingpong);
+    row.tp_n = sized(t->throughput_s, probe.throughput);
+  }
+  for (int r = 0; r < rounds; ++r) {
+    progress("section 5: round " + std::to_string(r + 1) + "/" + std::to_string(rounds));
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      Row& row = rows[(i + static_cast<std::size_t>(r)) % rows.size()];
+      if (!row.why.empty()) continue;
+      const auto t = sample(row, {bytes, warm_pp, row.pp_n, warm_tp, row.tp_n});
+      if (!t) continue;
+      row.pp_rate.push_back(static_cast<double>(row.pp_n) / t->pingpong_s);
+      row.tp_rate.push_back(static_cast<double>(row.tp_n) / t->throughput_s);
+    }
+  }
+
+  std::cout << "\n### 5. IPC messages of " << bytes << " bytes\n\n"
+            << "Each message is a JSON string whose text is " << bytes
+            << " bytes (plus the newline), echoed by the child. Ping-pong: one message in "
+            << "flight, round trips per second. Throughput: the parent sends N messages as "
+            << "fast as send() allows (a callback on each; on a false return it waits for "
+            << "every callback so far), the child echoes each, rate = N / (first send to the "
+            << "N-th echo). One child per sample, after a warm-up of " << warm_pp
+            << " round trips and " << warm_tp << " throughput messages on it; counts sized "
+            << "from a discarded calibration round to about " << fmt(target_s, 2)
+            << " s per phase. Medians of " << rounds << " samples; slowest: the lowest "
+            << "sample. Speed-up: the median rate over Node parent / Node child's (higher "
+            << "is faster).\n\n";
+  Table t({"pairing", "n", "ping-pong round trips", "median /s", "slowest /s", "ms per trip",
+           "speed-up", "throughput N", "median msg/s", "slowest msg/s", "MB/s", "speed-up"});
+  const double pp_anchor = summarize(rows[0].pp_rate).median;
+  const double tp_anchor = summarize(rows[0].tp_rate).median;
+  for (const auto& row : rows) {
+    if (!row.why.empty()) {
+      t.add({row.name, "-", row.why});
+      continue;
+    }
+    const Summary pp = summarize(row.pp_rate);
+    const Summary tp = summarize(row.tp_rate);
+    const auto lowest = [](const std::vector<double>& v) {
+      return *std::min_element(v.begin(), v.end());
+    };
+    t.add({row.name, std::to_string(pp.n), std::to_string(row.pp_n), fmt(pp.median, 0),
+           fmt(lowest(row.pp_rate), 0), fmt(1e3 / pp.median, 3), ratio(pp.median, pp_anchor),
+           std::to_string(row.tp_n), fmt(tp.median, 0), fmt(lowest(row.tp_rate), 0),
+           fmt(tp.median * static_cast<double>(bytes + 1) / 1e6, 1), ratio(tp.median, tp_anchor)});
+  }
+  t.print();
+  std::cout << "\n_Section 5 took " << fmt(us_between(started, Clock::now()) / 1e6, 1) << " s._\n"
+            << std::flush;
+}
+
 // ---------------------------------------------------------------- main
 
 [[noreturn]] void usage(const std::string& why) {
   if (!why.empty()) std::cerr << "childproc-bench: " << why << "\n";
-  std::cerr << "usage: childproc-bench [--quick] [--section N]... [--iterations N]\n"
+  std::cerr << "usage: childproc-bench [--quick] [--section N|ipc]... [--iterations N]\n"
                "  --quick          small sizes and counts: a smoke test, well under a minute\n"
-               "  --section N      run only section N (1-4); repeatable\n"
+               "  --section N      run only section N (1-5; `ipc` is 5); repeatable\n"
                "  --iterations N   spawn+wait rounds of section 1 (default 300, quick 40),\n"
                "                   also the most rounds per size in section 2\n";
   std::exit(2);
@@ -542,6 +657,7 @@ int harness(const Config& cfg) {
   su.sleep_path = find_in_path("sleep");
   if (su.sleep_path.empty()) die("no sleep on PATH");
   if (::access(su.writer.c_str(), X_OK) != 0) die("bench-writer not found at " + su.writer);
+  if (::access(su.ipc_echo.c_str(), X_OK) != 0) die("bench-ipc-echo not found at " + su.ipc_echo);
   const std::string py = find_in_path("python3");
   if (!py.empty()) {
     // Run the interpreter itself, not a wrapper such as a pyenv shim.
@@ -579,6 +695,7 @@ int harness(const Config& cfg) {
   if (su.wants(2)) section2(su);
   if (su.wants(3)) section3(su);
   if (su.wants(4)) section4(su);
+  if (su.wants(5)) section5(su);
 
   // Self-checks: every handle closed, every child reaped, every fd closed.
   const int loop_rc = uv_loop_close(&loop);
@@ -614,8 +731,9 @@ int main(int argc, char** argv) {
     if (a == "--quick") {
       cfg.quick = true;
     } else if (a == "--section" && i + 1 < args.size()) {
-      const int s = positive(args[++i].c_str());
-      if (s > 4) usage("sections are 1 to 4");
+      const std::string& name = args[++i];
+      const int s = name == "ipc" ? 5 : positive(name.c_str());
+      if (s > 5) usage("sections are 1 to 5");
       cfg.sections.insert(s);
     } else if (a == "--iterations" && i + 1 < args.size()) {
       cfg.iterations = positive(args[++i].c_str());

@@ -4,8 +4,10 @@
 //   node node_bench.js collect WRITER BYTES WARM_BYTES  -> seconds, bytes, peak_start_kib, peak_kib
 //   node node_bench.js many FILE ARG COUNT              -> total_ms, fds_before, fds_peak,
 //                                                          rss_before_kib, rss_after_kib, count, ok, failed
+//   node node_bench.js ipc BYTES WARM_PP PP WARM_TP TP  -> pingpong_s, throughput_s (Node parent)
+//   node node_bench.js ipc-echo                         (the echo child, for fork())
 // and parses the "key value..." lines it prints on stdout.
-const { spawn, execFile } = require('node:child_process');
+const { spawn, execFile, fork } = require('node:child_process');
 const fs = require('node:fs');
 
 const now = () => process.hrtime.bigint();
@@ -128,6 +130,103 @@ async function many(file, arg, count) {
   out('failed', r.failed);
 }
 
+// Section 5 (IPC). The message: a string whose JSON text is BYTES bytes, the same as
+// bench/ipc.cpp's ipc_payload(): no character needs escaping.
+function ipcPayload(bytes) {
+  const alphabet = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  let s = '';
+  for (let i = 0; i + 2 < bytes; i++) s += alphabet[i % alphabet.length];
+  return s;
+}
+
+// The echo child: every message straight back. The open channel with a 'message'
+// listener keeps it alive; the parent's disconnect() ends it.
+function ipcEcho() {
+  if (!process.send) fail('ipc-echo needs an IPC channel (run it with fork())');
+  process.on('message', (m) => process.send(m));
+}
+
+// Seconds for n round trips, one message in flight.
+function pingPong(child, msg, n) {
+  return new Promise((resolve, reject) => {
+    let got = 0;
+    const t0 = now();
+    const onMessage = (m) => {
+      if (m !== msg) return reject(new Error('the echo is not the message sent'));
+      if (++got < n) return child.send(msg);
+      child.off('message', onMessage);
+      resolve(usSince(t0) / 1e6);
+    };
+    child.on('message', onMessage);
+    child.send(msg);
+  });
+}
+
+// Seconds from the first send to the n-th echo. Sends until send() returns false (128
+// KiB queued), then waits until every send callback so far has come. The next phase
+// starts only after the last callback, as bench/ipc.cpp's.
+function throughput(child, msg, n) {
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    let written = 0;
+    let got = 0;
+    let blocked = false;
+    let seconds = 0;
+    const t0 = now();
+    const finish = () => {
+      if (got < n || written < sent) return;
+      child.off('message', onMessage);
+      resolve(seconds);
+    };
+    const onWritten = (error) => {
+      if (error) return reject(error);
+      written++;
+      if (blocked && written === sent) {
+        blocked = false;
+        pump();
+      }
+      finish();
+    };
+    const pump = () => {
+      while (sent < n) {
+        sent++;
+        if (!child.send(msg, onWritten)) {
+          blocked = true;
+          return;
+        }
+      }
+    };
+    const onMessage = (m) => {
+      if (m !== msg) return reject(new Error('the echo is not the message sent'));
+      if (++got === n) seconds = usSince(t0) / 1e6;
+      finish();
+    };
+    child.on('message', onMessage);
+    pump();
+  });
+}
+
+async function ipc(bytes, warmPp, pp, warmTp, tp) {
+  if (!(bytes >= 2 && warmPp > 0 && pp > 0 && warmTp > 0 && tp > 0)) fail('ipc: every count must be positive');
+  const msg = ipcPayload(bytes);
+  const child = fork(__filename, ['ipc-echo']);
+  // 'exit', not 'close': with inherited stdio and an IPC channel, Node 20 does not
+  // emit 'close' here once the child has exited.
+  const exited = new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) =>
+      (code === 0 ? resolve() : reject(new Error(`echo child: exit ${code} ${signal}`))));
+  });
+  await pingPong(child, msg, warmPp);
+  const ppSeconds = await pingPong(child, msg, pp);
+  await throughput(child, msg, warmTp);
+  const tpSeconds = await throughput(child, msg, tp);
+  child.disconnect();
+  await exited;
+  out('pingpong_s', ppSeconds.toFixed(6));
+  out('throughput_s', tpSeconds.toFixed(6));
+}
+
 async function main() {
   const [cmd, ...args] = process.argv.slice(2);
   if (cmd === 'seq' && args.length === 4) {
@@ -136,8 +235,13 @@ async function main() {
     await collect(args[0], Number(args[1]), Number(args[2]));
   } else if (cmd === 'many' && args.length === 3) {
     await many(args[0], args[1], Number(args[2]));
+  } else if (cmd === 'ipc' && args.length === 5) {
+    await ipc(...args.map(Number));
+  } else if (cmd === 'ipc-echo' && args.length === 0) {
+    ipcEcho();
   } else {
-    fail('usage: node_bench.js seq spawn|execFile FILE WARM N | collect WRITER BYTES WARM | many FILE ARG COUNT');
+    fail('usage: node_bench.js seq spawn|execFile FILE WARM N | collect WRITER BYTES WARM | ' +
+      'many FILE ARG COUNT | ipc BYTES WARM_PP PP WARM_TP TP | ipc-echo');
   }
 }
 
