@@ -2,7 +2,7 @@
 // node's process.send()/process.on('message') at the other end. Order, size, UTF-8
 // split across reads, the disconnect in both directions, the order of disconnect, exit
 // and close, the channel's hold on the loop, and send()'s backpressure signal.
-#include "support.hpp"
+#include "ipc_support.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,7 +11,6 @@
 
 using namespace cptest;
 using childproc::ChildProcess;
-using childproc::DataEvent;
 using childproc::DisconnectEvent;
 using childproc::ExitEvent;
 using childproc::ForkOptions;
@@ -20,69 +19,7 @@ using childproc::SpawnEvent;
 using childproc::SpawnOptions;
 using childproc::Stdio;
 
-#ifndef NODE_BIN
-#error "NODE_BIN (the path of node, or empty) must be defined"
-#endif
-#ifndef TEST_JS_DIR
-#error "TEST_JS_DIR (the directory of the test's Node scripts) must be defined"
-#endif
-
-// Skips (with a warning, never a failure) a test that needs node when there is none.
-#define REQUIRE_NODE()                                                     \
-  do {                                                                     \
-    if (kNode.empty()) {                                                   \
-      WARN("node not found: the IPC tests with a Node child are skipped"); \
-      return;                                                              \
-    }                                                                      \
-  } while (false)
-
 namespace {
-
-const std::string kNode = NODE_BIN;
-
-std::string js(const std::string& name) {
-  return std::string(TEST_JS_DIR) + "/" + name;
-}
-
-// fork() of test/js/<script> with this build's node, tracked by the fixture.
-std::shared_ptr<ChildProcess> fork_js(LoopFixture& fx, const std::string& script,
-                                      const std::vector<std::string>& args = {},
-                                      ForkOptions options = {}) {
-  options.exec_path = kNode;
-  return fx.track(childproc::fork(fx.loop(), js(script), args, options));
-}
-
-ForkOptions silent() {
-  ForkOptions o;
-  o.silent = true;
-  return o;
-}
-
-// Collects a stream's data into `into`.
-void collect(const std::shared_ptr<childproc::Stream>& s, std::string& into) {
-  REQUIRE(s);
-  s->on<DataEvent>([&into](const DataEvent& e) { into.append(e.chunk); });
-}
-
-// EventLog plus the channel's events: "message <json>" (only the first 200 bytes of
-// the JSON, so a failing comparison stays readable) and "disconnect".
-struct IpcLog : EventLog {
-  std::vector<std::string> messages;  // every message's full JSON text
-
-  void attach_ipc(ChildProcess& child) {
-    attach(child);
-    child.on<MessageEvent>([this](const MessageEvent& m) {
-      messages.push_back(m.json);
-      events.push_back("message " + m.json.substr(0, 200));
-    });
-    child.on<DisconnectEvent>([this, &child](const DisconnectEvent&) {
-      events.push_back("disconnect");
-      CHECK_FALSE(child.connected());
-    });
-  }
-};
-
-using Events = std::vector<std::string>;
 
 // Offset of the first byte where `a` and `b` differ (the shorter one's size when one is
 // a prefix of the other), or npos when they are equal: a readable result for big texts.
@@ -92,10 +29,6 @@ std::size_t first_difference(std::string_view a, std::string_view b) {
     if (a[i] != b[i]) return i;
   }
   return a.size() == b.size() ? std::string::npos : n;
-}
-
-std::string seq_message(int i) {
-  return "{\"seq\":" + std::to_string(i) + "}";
 }
 
 // A JSON text of about `size` bytes that JSON.stringify(JSON.parse(text)) gives back

@@ -3,7 +3,7 @@
 // disconnect() on a closed channel, a Node child writing malformed lines, a handle, or a
 // partial line before dying, options fork()/spawn() must refuse, and a child killed
 // during a burst. Never a crash or a hang; no fd leaks (the fixture counts them).
-#include "support.hpp"
+#include "ipc_support.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,8 +12,6 @@
 #include <stdexcept>
 
 using namespace cptest;
-using childproc::ChildProcess;
-using childproc::DataEvent;
 using childproc::DisconnectEvent;
 using childproc::errc;
 using childproc::ErrorEvent;
@@ -23,63 +21,7 @@ using childproc::MessageEvent;
 using childproc::SpawnOptions;
 using childproc::Stdio;
 
-#ifndef NODE_BIN
-#error "NODE_BIN (the path of node, or empty) must be defined"
-#endif
-#ifndef TEST_JS_DIR
-#error "TEST_JS_DIR (the directory of the test's Node scripts) must be defined"
-#endif
-
-// Skips (with a warning, never a failure) a test that needs node when there is none.
-#define REQUIRE_NODE()                                                     \
-  do {                                                                     \
-    if (kNode.empty()) {                                                   \
-      WARN("node not found: the IPC tests with a Node child are skipped"); \
-      return;                                                              \
-    }                                                                      \
-  } while (false)
-
 namespace {
-
-using Events = std::vector<std::string>;
-
-const std::string kNode = NODE_BIN;
-
-std::string js(const std::string& name) {
-  return std::string(TEST_JS_DIR) + "/" + name;
-}
-
-std::shared_ptr<ChildProcess> fork_js(LoopFixture& fx, const std::string& script,
-                                      const std::vector<std::string>& args = {},
-                                      ForkOptions options = {}) {
-  options.exec_path = kNode;
-  return fx.track(childproc::fork(fx.loop(), js(script), args, options));
-}
-
-ForkOptions silent() {
-  ForkOptions o;
-  o.silent = true;
-  return o;
-}
-
-void collect(const std::shared_ptr<childproc::Stream>& s, std::string& into) {
-  REQUIRE(s);
-  s->on<DataEvent>([&into](const DataEvent& e) { into.append(e.chunk); });
-}
-
-// EventLog plus "message <json>" and "disconnect", in order with the rest.
-struct IpcLog : EventLog {
-  std::vector<std::string> messages;
-
-  void attach_ipc(ChildProcess& child) {
-    attach(child);
-    child.on<MessageEvent>([this](const MessageEvent& m) {
-      messages.push_back(m.json);
-      events.push_back("message " + m.json);
-    });
-    child.on<DisconnectEvent>([this](const DisconnectEvent&) { events.push_back("disconnect"); });
-  }
-};
 
 // Runs `fn`, which must throw InvalidArgument with Node's `code`. A child
 // started by mistake is tracked so the fixture ends it.

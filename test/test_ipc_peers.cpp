@@ -5,7 +5,7 @@
 //  - a C++ parent (spawn() with Stdio::ipc()): 10,000 messages in order, 8 MiB,
 //    disconnect and exit, what parent_channel() does to the environment and the fd,
 //    and what keeps the child's loop alive.
-#include "support.hpp"
+#include "ipc_support.hpp"
 
 #include <sstream>
 
@@ -29,8 +29,6 @@ using childproc::Stdio;
 namespace {
 
 const std::string kIpcHelper = IPC_HELPER;
-const std::string kNode = NODE_BIN;
-const std::string kJsDir = TEST_JS_DIR;
 
 SpawnOptions with_stdio(std::vector<Stdio> stdio) {
   SpawnOptions o;
@@ -173,14 +171,9 @@ bool node_missing() {
 
 // Runs `node TEST_JS_DIR/<script> IPC_HELPER` on the fixture's loop, to its close.
 void run_node(LoopFixture& f, Quiet& quiet, const std::string& script, Peer& p) {
-  auto child =
-      quiet(f.track(childproc::spawn(f.loop(), kNode, {kJsDir + "/" + script, kIpcHelper})));
+  auto child = quiet(f.track(childproc::spawn(f.loop(), kNode, {js(script), kIpcHelper})));
   p.attach(*child);
   f.run(45s);
-}
-
-std::string seq(int i) {
-  return "{\"seq\":" + std::to_string(i) + "}";
 }
 
 }  // namespace
@@ -294,7 +287,7 @@ TEST_CASE_METHOD(LoopFixture, "C++ parent and child: a burst of 10,000 messages,
   auto cbs = std::make_shared<Callbacks>();
   std::vector<std::string> sent;
   for (int i = 0; i < kCount; ++i) {
-    sent.push_back(seq(i) + std::string(static_cast<std::size_t>(i % 50), ' '));
+    sent.push_back(seq_message(i) + std::string(static_cast<std::size_t>(i % 50), ' '));
     child->send(sent.back(), [cbs](std::error_code ec) {
       ++cbs->count;
       if (ec && !cbs->first_error) cbs->first_error = ec;
@@ -401,7 +394,7 @@ TEST_CASE_METHOD(LoopFixture,
   INFO(p.describe());
   std::vector<std::string> expected;
   for (int i = 0; i < kCount; ++i)
-    expected.push_back(seq(i));
+    expected.push_back(seq_message(i));
   CHECK(first_difference(p.messages, expected) == "");
   CHECK(p.events == ended_well(kCount));
   CHECK(p.out == "count: sent " + std::to_string(kCount) + "\n");
