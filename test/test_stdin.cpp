@@ -305,11 +305,13 @@ TEST_CASE_METHOD(LoopFixture, "writes after close: callbacks from the loop, one 
 
 // A child that exits without reading what the parent sent on an fd-3 socketpair resets
 // the connection; what it wrote before is still delivered, then ECONNRESET (as Node).
+// The child exits only once the parent's bytes are waiting for it: a child gone before
+// the write would make it a write EPIPE instead.
 TEST_CASE_METHOD(LoopFixture, "fd 3 socket reset: data first, then ECONNRESET", "[stdin]") {
   childproc::SpawnOptions opts;
   opts.stdio = {childproc::Stdio::pipe(), childproc::Stdio::pipe(), childproc::Stdio::pipe(),
                 childproc::Stdio::pipe()};
-  auto child = spawn_helper({"echo-fd", "3", "hello"}, opts);
+  auto child = spawn_helper({"echo-fd-wait", "3", "hello"}, opts);
   auto fd3 = child->stdio(3);
   REQUIRE(fd3);
   fd3->write("never read\n");

@@ -5,6 +5,7 @@
 // verify every byte and its position.
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -94,6 +95,8 @@ int usage() {
             "  sid                 print getsid(0) and getpid()\n"
             "  ids                 print getuid() and getgid()\n"
             "  echo-fd FD TEXT     write TEXT to fd FD\n"
+            "  echo-fd-wait FD TEXT  write TEXT to fd FD, wait until FD has data to\n"
+            "                      read (up to 20 s), exit 0 without reading it\n"
             "  fd3                 read fd 3 up to a newline, write it back uppercased\n"
             "  grandchild          fork a grandchild that prints its pid and holds\n"
             "                      stdout/stderr open for up to 25 s; exit at once\n"
@@ -226,6 +229,15 @@ int main(int argc, char** argv) {
 
   if (cmd == "echo-fd" && argc == 4) {
     return write_str(std::atoi(argv[2]), argv[3]) ? 0 : 3;
+  }
+
+  if (cmd == "echo-fd-wait" && argc == 4) {
+    const int fd = std::atoi(argv[2]);
+    if (!write_str(fd, argv[3])) return 3;
+    pollfd p{fd, POLLIN, 0};
+    while (::poll(&p, 1, 20000) < 0 && errno == EINTR) {
+    }
+    return 0;
   }
 
   if (cmd == "fd3") {
