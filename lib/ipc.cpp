@@ -185,14 +185,10 @@ void Channel::write_batch() {
   if (batch_.empty()) return;
   Stream::WriteCallback done;
   if (!batch_cbs_.empty()) {
+    // Each is a track() wrapper: it records the outcome and never throws.
     done = [cbs = std::move(batch_cbs_)](std::error_code ec) {
-      for (const auto& cb : cbs) {
-        try {
-          cb(ec);
-        } catch (...) {
-          detail::report_listener_exception();
-        }
-      }
+      for (const auto& cb : cbs)
+        cb(ec);
     };
     batch_cbs_.clear();
   }
@@ -205,13 +201,8 @@ void Channel::fail_batch(std::error_code ec) {
   batch_.clear();
   auto cbs = std::move(batch_cbs_);
   batch_cbs_.clear();
-  for (const auto& cb : cbs) {
-    try {
-      cb(ec);
-    } catch (...) {
-      detail::report_listener_exception();
-    }
-  }
+  for (const auto& cb : cbs)  // track() wrappers, which never throw
+    cb(ec);
 }
 
 void Channel::disconnect() {
