@@ -1,3 +1,4 @@
+#include "cgroup.hpp"
 #include "channel_access.hpp"
 #include "launch.hpp"
 #include "stream_access.hpp"
@@ -21,6 +22,17 @@ extern char** environ;
 
 namespace childproc {
 
+namespace detail {
+struct PipeEnds {
+  int parent = -1;
+  int child = -1;
+  bool readable = false;
+  bool writable = false;
+  bool socket = false;
+  std::size_t pipe_pages = 0;
+};
+}  // namespace detail
+
 // Everything spawn() decided before touching the OS: validated, shell applied.
 struct SpawnPlan {
   std::string file;               // what is executed
@@ -28,9 +40,11 @@ struct SpawnPlan {
   std::optional<std::string> cwd;
   std::optional<std::vector<std::string>> env;  // "NAME=value"
   std::vector<Stdio> stdio;
-  unsigned flags = 0;
-  int uid = 0;
-  int gid = 0;
+  std::optional<int> uid;
+  std::optional<int> gid;
+  bool detached = false;
+  bool kill_tree = false;
+  bool die_with_parent = false;
   std::chrono::milliseconds timeout{0};
   std::chrono::milliseconds force_kill_after{0};
   std::chrono::milliseconds close_timeout{0};
@@ -78,17 +92,6 @@ void check_property(std::string_view value, const std::string& name) {
                                                        "Received " +
                                                        inspect(value));
   }
-}
-
-// execvp's own default when the environment has no PATH is "/bin:/usr/bin"; we
-// promise "/usr/bin:/bin", so such a lookup is done here.
-std::string lookup_default_path(const std::string& file) {
-  if (file.find('/') != std::string::npos) return file;
-  for (const char* dir : {"/usr/bin/", "/bin/"}) {
-    std::string candidate = dir + file;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return file;
 }
 
 void check_duration(std::chrono::milliseconds d, const char* name) {
@@ -154,12 +157,9 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
 
   if (options.env || ipc_slot) {
     std::vector<std::string> env;
-    bool has_path = false;
     if (!options.env) {
-      for (char** e = environ; *e != nullptr; ++e) {
+      for (char** e = environ; *e != nullptr; ++e)
         env.emplace_back(*e);
-        has_path = has_path || env.back().compare(0, 5, "PATH=") == 0;
-      }
     }
     for (const auto& [name, value] : options.env ? *options.env : Env{}) {
       check_property(name, "options.env[" + inspect(name) + "]");
@@ -170,7 +170,6 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
                               "with '='. Received " +
                                   inspect(name));
       }
-      has_path = has_path || name == "PATH";
       env.push_back(name + "=" + value);
     }
     if (ipc_slot) {
@@ -183,7 +182,6 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
       env.push_back("NODE_CHANNEL_FD=" + std::to_string(*ipc_slot));
       env.push_back("NODE_CHANNEL_SERIALIZATION_MODE=json");
     }
-    if (!has_path) plan.file = lookup_default_path(plan.file);
     plan.env = std::move(env);
   }
 
@@ -212,15 +210,11 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
     }
   }
   plan.cwd = options.cwd;
-  if (options.detached) plan.flags |= UV_PROCESS_DETACHED;
-  if (options.uid) {
-    plan.flags |= UV_PROCESS_SETUID;
-    plan.uid = *options.uid;
-  }
-  if (options.gid) {
-    plan.flags |= UV_PROCESS_SETGID;
-    plan.gid = *options.gid;
-  }
+  plan.detached = options.detached;
+  plan.uid = options.uid;
+  plan.gid = options.gid;
+  plan.kill_tree = options.kill_tree;
+  plan.die_with_parent = options.die_with_parent;
   plan.timeout = options.timeout;
   plan.force_kill_after = options.force_kill_after;
   plan.close_timeout = options.close_timeout;
@@ -236,27 +230,18 @@ int set_blocking(int fd, bool blocking) {
   return ::fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
 }
 
-struct PipeEnds {
-  int parent = -1;
-  int child = -1;
-  bool readable = false;
-  bool writable = false;
-  bool socket = false;
-  std::size_t pipe_pages = 0;
-};
-
 // The child's end stays blocking: children expect blocking stdio, and a real pipe
 // (not a socketpair) lets them open /dev/stdin and /dev/stdout as a shell's child can.
 // Slots 3 and up, and the IPC slot wherever it is, are sockets.
-int make_pipe(std::size_t index, bool socket, PipeEnds& ends) {
+int make_pipe(std::size_t index, bool socket, detail::PipeEnds& ends) {
   int p[2];
   if (socket) {
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) != 0) return -errno;
     ends = {p[0], p[1], true, true, true};
   } else {
     if (::pipe2(p, O_CLOEXEC) != 0) return -errno;
-    ends = index == 0 ? PipeEnds{p[1], p[0], false, true, false}
-                      : PipeEnds{p[0], p[1], true, false, false};
+    ends = index == 0 ? detail::PipeEnds{p[1], p[0], false, true, false}
+                      : detail::PipeEnds{p[0], p[1], true, false, false};
     if (index != 0) ends.pipe_pages = detail::StreamAccess::enlarge_pipe(p[0]);
   }
   return set_blocking(ends.parent, false);
@@ -284,23 +269,61 @@ void ChildProcess::start(const SpawnPlan& plan) {
   kill_signal_ = plan.kill_signal;
   force_kill_after_ = plan.force_kill_after;
   close_timeout_ = plan.close_timeout;
-  detached_ = (plan.flags & UV_PROCESS_DETACHED) != 0;
+  detached_ = plan.detached;
   self_ = shared_from_this();
 
   uv_timer_init(loop_, &defer_);
   defer_.data = this;
   ++open_handles_;
 
-  const std::size_t n = plan.stdio.size();
-  std::vector<PipeEnds> ends(n);
-  std::vector<uv_stdio_container_t> containers(n);
-  int err = 0;
-  for (std::size_t i = 0; i < n && err == 0; ++i) {
+  std::vector<detail::PipeEnds> ends(plan.stdio.size());
+  std::vector<uv_stdio_container_t> containers(plan.stdio.size());
+  int err = plumb_stdio(plan, ends, containers);
+  if (err == 0) err = launch(plan, containers);
+  for (auto& e : ends) {
+    if (e.child >= 0) ::close(e.child);
+  }
+  for (const Stdio& s : plan.stdio) {
+    if (s.kind() != Stdio::Kind::stream) continue;
+    if (err == 0) {
+      s.stream()->destroy();  // the child has the pipe now; the parent lets go of it
+    } else {
+      set_blocking(s.stream()->fd(), false);
+    }
+  }
+  if (err != 0) {
+    fail(plan, err, ends);
+  } else {
+    attach(plan, ends);
+  }
+
+  uv_timer_start(
+      &defer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<ChildProcess*>(t->data);
+        auto keep = self->shared_from_this();
+        self->close_handle(reinterpret_cast<uv_handle_t*>(&self->defer_));
+        if (self->spawn_error_) {
+          self->exit_code_ = self->spawn_error_.code.value();
+          self->report_error(self->spawn_error_);
+          self->maybe_close();
+        } else {
+          self->emit_spawn();
+        }
+      },
+      0, 0);
+}
+
+// The parent's ends of the pipes, and what each child fd is to be.
+int ChildProcess::plumb_stdio(const SpawnPlan& plan, std::vector<detail::PipeEnds>& ends,
+                              std::vector<uv_stdio_container_t>& containers) {
+  for (std::size_t i = 0; i < plan.stdio.size(); ++i) {
     const Stdio& s = plan.stdio[i];
     switch (s.kind()) {
       case Stdio::Kind::pipe:
       case Stdio::Kind::ipc:
-        err = make_pipe(i, i >= 3 || s.kind() == Stdio::Kind::ipc, ends[i]);
+        if (int err = make_pipe(i, i >= 3 || s.kind() == Stdio::Kind::ipc, ends[i]); err != 0)
+          return err;
         containers[i].flags = UV_INHERIT_FD;
         containers[i].data.fd = ends[i].child;
         break;
@@ -324,164 +347,131 @@ void ChildProcess::start(const SpawnPlan& plan) {
         break;
     }
   }
+  return 0;
+}
 
-  if (err == 0) {
-    std::vector<char*> argv;
-    argv.reserve(args_.size() + 1);
-    for (const auto& a : args_)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    if (plan.env) {
-      envp.reserve(plan.env->size() + 1);
-      for (const auto& e : *plan.env)
-        envp.push_back(const_cast<char*>(e.c_str()));
-      envp.push_back(nullptr);
+int ChildProcess::launch(const SpawnPlan& plan,
+                         const std::vector<uv_stdio_container_t>& containers) {
+  std::vector<char*> argv;
+  argv.reserve(args_.size() + 1);
+  for (const auto& a : args_)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  const char* path_env = std::getenv("PATH");
+  if (plan.env) {
+    envp.reserve(plan.env->size() + 1);
+    path_env = nullptr;
+    for (const auto& e : *plan.env) {
+      envp.push_back(const_cast<char*>(e.c_str()));
+      if (e.compare(0, 5, "PATH=") == 0) path_env = e.c_str() + 5;
     }
-    bool launched = false;
-    if ((plan.flags & (UV_PROCESS_SETUID | UV_PROCESS_SETGID)) == 0 &&
-        detail::posix_launcher_available()) {
-      const char* path_env = std::getenv("PATH");
-      if (plan.env) {
-        path_env = nullptr;  // no PATH in the child's env: the default search path
-        for (const auto& e : *plan.env) {
-          if (e.compare(0, 5, "PATH=") == 0) path_env = e.c_str() + 5;
-        }
-      }
-      detail::PosixLaunch what{file_.c_str(),
-                               argv.data(),
-                               plan.env ? envp.data() : nullptr,
-                               plan.cwd ? plan.cwd->c_str() : nullptr,
-                               path_env,
-                               (plan.flags & UV_PROCESS_DETACHED) != 0,
-                               &containers};
-      int pid = -1;
-      err = detail::posix_launch(what, &pid, &pidfd_);
-      // ENOEXEC: a script without "#!"; execvp (uv_spawn) runs those with /bin/sh.
-      launched = err != -ENOEXEC;
-      if (err == 0) {
-        use_pidfd_ = true;
-        process_.pid = pid;
-        uv_poll_init(loop_, &exit_poll_, pidfd_);
-        exit_poll_.data = this;
-        ++open_handles_;
-        uv_poll_start(&exit_poll_, UV_READABLE, [](uv_poll_t* h, int, int) {
-          static_cast<ChildProcess*>(h->data)->on_pidfd();
-        });
-      }
-    }
-    if (!launched) {
-      uv_process_options_t opts{};
-      opts.exit_cb = [](uv_process_t* p, int64_t status, int term_signal) {
-        static_cast<ChildProcess*>(p->data)->on_exit(status, term_signal);
-      };
-      opts.file = file_.c_str();
-      opts.args = argv.data();
-      opts.env = plan.env ? envp.data() : nullptr;
-      opts.cwd = plan.cwd ? plan.cwd->c_str() : nullptr;
-      opts.flags = plan.flags;
-      opts.stdio_count = static_cast<int>(n);
-      opts.stdio = containers.data();
-      opts.uid = static_cast<uv_uid_t>(plan.uid);
-      opts.gid = static_cast<uv_gid_t>(plan.gid);
-      process_.data = this;
-      err = uv_spawn(loop_, &process_, &opts);
-      // uv_spawn initialises the handle even when it fails, so it is always closed.
-      ++open_handles_;
-      if (err != 0) close_handle(reinterpret_cast<uv_handle_t*>(&process_));
-    }
+    envp.push_back(nullptr);
   }
-
-  for (auto& e : ends) {
-    if (e.child >= 0) ::close(e.child);
+  if (plan.kill_tree) {
+    cgroup_ = detail::Cgroup::create();
+    tree_ = cgroup_ ? TreeMechanism::cgroup : TreeMechanism::process_group;
   }
-  for (const Stdio& s : plan.stdio) {
-    if (s.kind() != Stdio::Kind::stream) continue;
-    if (err == 0) {
-      s.stream()->destroy();  // the child has the pipe now; the parent lets go of it
-    } else {
-      set_blocking(s.stream()->fd(), false);
-    }
-  }
-
-  if (err != 0) {
-    for (auto& e : ends) {
-      if (e.parent >= 0) ::close(e.parent);
-      detail::StreamAccess::release_pipe_pages(e.pipe_pages);
-    }
-    stdio_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      if (plan.stdio[i].kind() == Stdio::Kind::pipe) {
-        const bool both = i >= 3;
-        stdio_[i] = detail::StreamAccess::create_closed(loop_, i != 0 || both, i == 0 || both);
-      } else if (plan.stdio[i].kind() == Stdio::Kind::ipc) {
-        channel_ = detail::ChannelAccess::create_closed(loop_);
-      }
-    }
-    spawn_error_.code = uv_error(err);
-    spawn_error_.syscall = "spawn " + file_;
-    spawn_error_.path = file_;
-    spawn_error_.spawnargs.assign(args_.begin() + 1, args_.end());
-    if (plan.cwd && (err == UV_ENOENT || err == UV_ENOTDIR || err == UV_EACCES) &&
-        cwd_is_bad(*plan.cwd)) {
-      spawn_error_.text = spawn_error_.message() + " (cwd " + inspect(*plan.cwd) + ")";
-    }
-  } else {
-    pid_ = process_.pid;
-    stdio_.resize(n);
-    std::weak_ptr<ChildProcess> weak = self_;
-    for (std::size_t i = 0; i < n; ++i) {
-      const PipeEnds& e = ends[i];
-      if (e.parent < 0) continue;
-      if (plan.stdio[i].kind() == Stdio::Kind::ipc) {
-        attach_channel(e.parent);
-        continue;
-      }
-      // uv_poll_init cannot fail for a fresh pipe; if it somehow did, the fd is
-      // closed and the slot stays empty rather than counting a close never coming.
-      if (detail::StreamAccess::create(loop_, e.parent, e.readable, e.writable, e.socket,
-                                       stdio_[i]) != 0) {
-        detail::StreamAccess::release_pipe_pages(e.pipe_pages);
-        continue;
-      }
-      detail::StreamAccess::owns_pipe_pages(*stdio_[i], e.pipe_pages);
-      if (e.readable) {
-        ++closes_needed_;
-        detail::StreamAccess::on_close(*stdio_[i], [weak] {
-          if (auto c = weak.lock()) c->maybe_close();
-        });
-      }
-    }
-    if (plan.timeout.count() > 0) start_timer(TimerMode::timeout, plan.timeout);
-    if (plan.stop_token.stop_possible()) {
-      uv_async_init(loop_, &async_,
-                    [](uv_async_t* a) { static_cast<ChildProcess*>(a->data)->on_abort(); });
-      async_.data = this;
-      async_used_ = true;
-      ++open_handles_;
-      // The async handle only carries the stop to the loop: it must not keep it alive.
-      uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
-      uv_async_t* async = &async_;
-      stop_cb_ = std::make_unique<std::stop_callback<std::function<void()>>>(
-          plan.stop_token, std::function<void()>([async] { uv_async_send(async); }));
-    }
-  }
-
-  uv_timer_start(
-      &defer_,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<ChildProcess*>(t->data);
-        auto keep = self->shared_from_this();
-        self->close_handle(reinterpret_cast<uv_handle_t*>(&self->defer_));
-        if (self->spawn_error_) {
-          self->exit_code_ = self->spawn_error_.code.value();
-          self->report_error(self->spawn_error_);
-          self->maybe_close();
-        } else {
-          self->emit_spawn();
-        }
+  detail::LaunchPlan what{file_.c_str(),
+                          argv.data(),
+                          plan.env ? envp.data() : nullptr,
+                          plan.cwd ? plan.cwd->c_str() : nullptr,
+                          path_env != nullptr ? path_env : "/usr/bin:/bin",
+                          &containers,
+                          plan.uid,
+                          plan.gid,
+                          plan.detached,
+                          tree_ == TreeMechanism::process_group,
+                          plan.die_with_parent,
+                          cgroup_ ? cgroup_->procs_fd() : -1};
+  watch_ = std::make_unique<detail::ProcessWatch>();
+  const int err = watch_->start(
+      loop_, what, this,
+      [](void* owner, int64_t status, int term_signal, int error) {
+        static_cast<ChildProcess*>(owner)->on_exit(status, term_signal, error);
       },
-      0, 0);
+      [](void* owner) {
+        auto* self = static_cast<ChildProcess*>(owner);
+        --self->open_handles_;
+        self->release_if_done();
+      });
+  if (cgroup_) cgroup_->close_procs();
+  if (err != 0) {
+    cgroup_.reset();
+    tree_ = TreeMechanism::none;
+  }
+  return err;
+}
+
+// A spawn that failed: closed streams in place of the pipes, and the error that the
+// first loop iteration reports.
+void ChildProcess::fail(const SpawnPlan& plan, int err, std::vector<detail::PipeEnds>& ends) {
+  const std::size_t n = plan.stdio.size();
+  for (auto& e : ends) {
+    if (e.parent >= 0) ::close(e.parent);
+    detail::StreamAccess::release_pipe_pages(e.pipe_pages);
+  }
+  stdio_.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (plan.stdio[i].kind() == Stdio::Kind::pipe) {
+      const bool both = i >= 3;
+      stdio_[i] = detail::StreamAccess::create_closed(loop_, i != 0 || both, i == 0 || both);
+    } else if (plan.stdio[i].kind() == Stdio::Kind::ipc) {
+      channel_ = detail::ChannelAccess::create_closed(loop_);
+    }
+  }
+  spawn_error_.code = uv_error(err);
+  spawn_error_.syscall = "spawn " + file_;
+  spawn_error_.path = file_;
+  spawn_error_.spawnargs.assign(args_.begin() + 1, args_.end());
+  if (plan.cwd && (err == UV_ENOENT || err == UV_ENOTDIR || err == UV_EACCES) &&
+      cwd_is_bad(*plan.cwd)) {
+    spawn_error_.text = spawn_error_.message() + " (cwd " + inspect(*plan.cwd) + ")";
+  }
+}
+
+// A spawn that succeeded: the parent's ends become streams (and the IPC channel), and
+// the timeout and cancellation are armed.
+void ChildProcess::attach(const SpawnPlan& plan, const std::vector<detail::PipeEnds>& ends) {
+  pid_ = watch_->pid();
+  const std::size_t n = plan.stdio.size();
+  stdio_.resize(n);
+  std::weak_ptr<ChildProcess> weak = self_;
+  for (std::size_t i = 0; i < n; ++i) {
+    const detail::PipeEnds& e = ends[i];
+    if (e.parent < 0) continue;
+    if (plan.stdio[i].kind() == Stdio::Kind::ipc) {
+      attach_channel(e.parent);
+      continue;
+    }
+    // uv_poll_init cannot fail for a fresh pipe; if it somehow did, the fd is
+    // closed and the slot stays empty rather than counting a close never coming.
+    if (detail::StreamAccess::create(loop_, e.parent, e.readable, e.writable, e.socket,
+                                     stdio_[i]) != 0) {
+      detail::StreamAccess::release_pipe_pages(e.pipe_pages);
+      continue;
+    }
+    detail::StreamAccess::owns_pipe_pages(*stdio_[i], e.pipe_pages);
+    if (e.readable) {
+      ++closes_needed_;
+      detail::StreamAccess::on_close(*stdio_[i], [weak] {
+        if (auto c = weak.lock()) c->maybe_close();
+      });
+    }
+  }
+  if (plan.timeout.count() > 0) start_timer(TimerMode::timeout, plan.timeout);
+  if (plan.stop_token.stop_possible()) {
+    uv_async_init(loop_, &async_,
+                  [](uv_async_t* a) { static_cast<ChildProcess*>(a->data)->on_abort(); });
+    async_.data = this;
+    async_used_ = true;
+    ++open_handles_;
+    // The async handle only carries the stop to the loop: it must not keep it alive.
+    uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+    uv_async_t* async = &async_;
+    stop_cb_ = std::make_unique<std::stop_callback<std::function<void()>>>(
+        plan.stop_token, std::function<void()>([async] { uv_async_send(async); }));
+  }
 }
 
 void ChildProcess::attach_channel(int fd) {
@@ -512,7 +502,7 @@ void ChildProcess::emit_spawn() {
   if (channel_) detail::ChannelAccess::start(*channel_);
 }
 
-void ChildProcess::on_exit(int64_t status, int term_signal) {
+void ChildProcess::on_exit(int64_t status, int term_signal, int error) {
   auto keep = shared_from_this();
   exited_ = true;
   if (term_signal != 0) {
@@ -521,11 +511,9 @@ void ChildProcess::on_exit(int64_t status, int term_signal) {
     exit_code_ = static_cast<int>(status);
   }
   emit_spawn();
-  close_handle(exit_handle());
-  if (use_pidfd_) {
-    ::close(pidfd_);  // uv_close stopped the poll: the fd can go
-    pidfd_ = -1;
-  }
+  // Another reaper took the child and the kernel kept no status for us (before 6.15):
+  // exit and close must still come.
+  if (error != 0) report_error(Error{uv_error(error), "waitid", {}, {}, {}});
   stop_cb_.reset();
   if (async_used_) close_handle(reinterpret_cast<uv_handle_t*>(&async_));
   // The child's last messages, and the disconnect its exit caused, come before exit.
@@ -536,31 +524,21 @@ void ChildProcess::on_exit(int64_t status, int term_signal) {
   for (auto& s : stdio_) {
     if (s && s->readable()) detail::StreamAccess::flush(*s);
   }
-  if (close_timeout_.count() > 0 && closes_got_ + 1 < closes_needed_) {
+  const bool pipes_open = closes_got_ + 1 < closes_needed_;
+  if (close_timeout_.count() > 0 && pipes_open) {
     start_timer(TimerMode::close_wait, close_timeout_);
-  } else {
+  } else if (!(pipes_open && tree_ != TreeMechanism::none &&
+               (timer_mode_ == TimerMode::timeout || timer_mode_ == TimerMode::force_kill))) {
+    // With kill_tree a timeout (or the SIGKILL after it) still has a tree to reach
+    // while descendants hold the pipes; otherwise nothing is left to time.
     close_timer();
   }
   maybe_close();
 }
 
-void ChildProcess::on_pidfd() {
-  int64_t status = 0;
-  int term_signal = 0;
-  const int r = detail::pidfd_reap(pidfd_, &status, &term_signal);
-  if (r == 0) return;
-  if (r < 0) {
-    // Someone else reaped our child (SIGCHLD set to SIG_IGN, a waitpid(-1)): its
-    // status is lost, but exit and close must still come.
-    report_error(Error{uv_error(r), "waitid", {}, {}, {}});
-    status = r;
-  }
-  on_exit(status, term_signal);
-}
-
-uv_handle_t* ChildProcess::exit_handle() noexcept {
-  return use_pidfd_ ? reinterpret_cast<uv_handle_t*>(&exit_poll_)
-                    : reinterpret_cast<uv_handle_t*>(&process_);
+bool ChildProcess::can_signal() const noexcept {
+  if (!pid_) return false;
+  return tree_ != TreeMechanism::none ? !close_emitted_ : !exited_;
 }
 
 void ChildProcess::start_timer(TimerMode mode, std::chrono::milliseconds delay) {
@@ -591,7 +569,7 @@ void ChildProcess::on_timer() {
       on_timeout();
       break;
     case TimerMode::force_kill:
-      if (!exited_) kill(SIGKILL);
+      if (can_signal()) kill(SIGKILL);
       break;
     case TimerMode::close_wait: {
       // A grandchild still holds the pipes: stop waiting for it. What was read so far
@@ -612,7 +590,7 @@ void ChildProcess::on_timer() {
 bool ChildProcess::terminate(std::optional<std::chrono::milliseconds> force_kill_after) {
   if (!kill(kill_signal_)) return false;
   const auto delay = force_kill_after.value_or(force_kill_after_);
-  if (delay.count() > 0 && !exited_) start_timer(TimerMode::force_kill, delay);
+  if (delay.count() > 0 && can_signal()) start_timer(TimerMode::force_kill, delay);
   return true;
 }
 
@@ -622,7 +600,7 @@ bool ChildProcess::kill_group(Signal signal) {
         "kill_group() needs a child spawned with detached = true (its own process group)");
   }
   if (!pid_ || close_emitted_) return false;
-  const int err = uv_kill(-*pid_, signal.number());
+  const int err = watch_->kill_group(signal.number());
   if (err == 0) {
     if (signal.number() != 0) killed_ = true;
     return true;
@@ -632,13 +610,13 @@ bool ChildProcess::kill_group(Signal signal) {
 }
 
 void ChildProcess::on_timeout() {
-  if (exited_) return;
+  if (!can_signal()) return;
   if (before_timeout_kill_) before_timeout_kill_();
   timed_out_ = terminate();
 }
 
 void ChildProcess::on_abort() {
-  if (exited_ || aborted_) return;
+  if (!can_signal() || aborted_) return;
   if (terminate()) {
     aborted_ = true;
     report_error(Error{make_error_code(errc::aborted), {}, {}, {}, "The operation was aborted"});
@@ -646,16 +624,40 @@ void ChildProcess::on_abort() {
 }
 
 bool ChildProcess::kill(Signal signal) {
-  if (!pid_ || exited_) return false;
-  const int err = use_pidfd_ ? detail::pidfd_kill(pidfd_, signal.number())
-                             : uv_process_kill(&process_, signal.number());
+  const int signum = signal.number();
+  int err;
+  if (tree_ != TreeMechanism::none && signum != 0) {
+    if (!can_signal()) return false;
+    err = tree_ == TreeMechanism::cgroup ? cgroup_->signal(signum) : watch_->kill_group(signum);
+  } else {
+    if (!pid_ || exited_) return false;
+    err = watch_->kill(signum);
+  }
   if (err == 0) {
     // Signal 0 only asks whether the child exists; it kills nothing.
-    if (signal.number() != 0) killed_ = true;
+    if (signum != 0) killed_ = true;
     return true;
   }
   if (err != UV_ESRCH) report_error(Error{uv_error(err), "kill", {}, {}, {}});
   return false;
+}
+
+std::optional<ResourceUsage> ChildProcess::resource_usage() const {
+  if (!exited_ || !watch_ || !watch_->usage()) return std::nullopt;
+  const rusage& ru = *watch_->usage();
+  using std::chrono::microseconds;
+  using std::chrono::seconds;
+  ResourceUsage u;
+  u.user_time = seconds(ru.ru_utime.tv_sec) + microseconds(ru.ru_utime.tv_usec);
+  u.system_time = seconds(ru.ru_stime.tv_sec) + microseconds(ru.ru_stime.tv_usec);
+  // The kernel charged the child this process's peak at exec (the shared, or copied,
+  // address space was "its" old one): only a figure above that peak is the child's.
+  if (ru.ru_maxrss > detail::own_peak_rss_kib()) u.max_rss_kib = ru.ru_maxrss;
+  u.minor_faults = ru.ru_minflt;
+  u.major_faults = ru.ru_majflt;
+  u.voluntary_context_switches = ru.ru_nvcsw;
+  u.involuntary_context_switches = ru.ru_nivcsw;
+  return u;
 }
 
 void ChildProcess::report_error(const Error& error) {
@@ -666,13 +668,17 @@ void ChildProcess::maybe_close() {
   if (++closes_got_ != closes_needed_) return;
   close_emitted_ = true;
   close_timer();
+  // The child is reaped only now: until here its pid, and the group it leads, could
+  // not be reused by another process.
+  if (watch_ && watch_->close()) ++open_handles_;
+  cgroup_.reset();
   emit(CloseEvent{exit_code_, signal_code_});
   release_if_done();
 }
 
 void ChildProcess::ref() noexcept {
   refed_ = true;
-  if (pid_ && !uv_is_closing(exit_handle())) uv_ref(exit_handle());
+  if (watch_) watch_->ref();
   if (timer_used_) uv_ref(reinterpret_cast<uv_handle_t*>(&timer_));
   for (auto& s : stdio_) {
     if (s) s->ref();
@@ -682,7 +688,7 @@ void ChildProcess::ref() noexcept {
 
 void ChildProcess::unref() noexcept {
   refed_ = false;
-  if (pid_ && !uv_is_closing(exit_handle())) uv_unref(exit_handle());
+  if (watch_) watch_->unref();
   if (timer_used_) uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
   for (auto& s : stdio_) {
     if (s) s->unref();

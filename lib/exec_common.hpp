@@ -26,6 +26,8 @@ inline SpawnOptions exec_spawn_options(const ExecOptions& o, bool shell_default)
   so.force_kill_after = o.force_kill_after;
   so.close_timeout = o.close_timeout;
   so.stop_token = o.stop_token;
+  so.kill_tree = o.kill_tree;
+  so.die_with_parent = o.die_with_parent;
   return so;
 }
 

@@ -1,16 +1,28 @@
+// The clone launcher: clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD), exit signal 0.
+//
+// The child shares the parent's memory until it execs (the parent thread is suspended
+// meanwhile), so it must not touch anything another thread could hold: no malloc, no
+// locks, no glibc wrapper that keeps process-wide state. It runs raw syscalls only, on a
+// stack of its own, with every buffer it needs prepared by the parent. glibc's setuid()
+// in particular broadcasts to every thread of "its" process, which for a CLONE_VM child
+// would be the parent's threads.
 #include "launch.hpp"
 
 #include <fcntl.h>
-#include <spawn.h>
-#include <sys/stat.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
-#include <string>
+#include <cstring>
+#include <memory>
 #include <string_view>
 
 extern char** environ;
@@ -18,168 +30,410 @@ extern char** environ;
 namespace childproc::detail {
 namespace {
 
-// glibc 2.36's <sys/pidfd.h> declares these without extern "C" (fixed in 2.37), so C++
-// cannot link its wrappers: call the kernel directly.
-int sys_pidfd_open(pid_t pid) {
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-}
-int sys_pidfd_send_signal(int pidfd, int sig) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
-}
+#ifndef CLONE_PIDFD
+constexpr int CLONE_PIDFD = 0x00001000;
+#endif
+#ifndef P_PIDFD
+constexpr idtype_t P_PIDFD = static_cast<idtype_t>(3);
+#endif
+// pidfd_send_signal(2) flag, Linux 6.9: the process group whose id is the pidfd's pid.
+constexpr unsigned kSignalProcessGroup = 1U << 2;
 
-// execvp's search, done before the spawn because posix_spawnp would search the
-// parent's PATH, not the child's: the first executable regular file wins; EACCES if
-// only non-executable candidates were seen, else ENOENT.
-int resolve(const char* file, const char* path_env, std::string& out) {
-  std::string_view name(file);
-  if (name.find('/') != std::string_view::npos) {
-    out = name;
-    return 0;
-  }
-  std::string_view path = path_env != nullptr ? path_env : "/usr/bin:/bin";
-  bool denied = false;
-  while (true) {
-    const std::size_t colon = path.find(':');
-    std::string_view dir = path.substr(0, colon);
-    std::string candidate =
-        dir.empty() ? std::string(name) : std::string(dir) + "/" + std::string(name);
-    struct stat st {};
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-      if (::access(candidate.c_str(), X_OK) == 0) {
-        out = std::move(candidate);
-        return 0;
-      }
-      denied = true;
-    }
-    if (colon == std::string_view::npos) break;
-    path.remove_prefix(colon + 1);
-  }
-  return denied ? UV_EACCES : UV_ENOENT;
-}
-
-class SpawnSetup {
-public:
-  SpawnSetup() {
-    posix_spawn_file_actions_init(&actions);
-    posix_spawnattr_init(&attr);
-  }
-  ~SpawnSetup() {
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    for (int fd : temps)
-      ::close(fd);
-  }
-  SpawnSetup(const SpawnSetup&) = delete;
-  SpawnSetup& operator=(const SpawnSetup&) = delete;
-
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  std::vector<int> temps;
+// Linux 6.15's PIDFD_GET_INFO: the exit status stays readable through the pidfd after
+// someone else reaped the child. Declared here: glibc 2.36's headers predate it.
+struct PidfdInfo {
+  uint64_t mask;
+  uint64_t cgroupid;
+  uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+  int32_t exit_code;
+  uint32_t coredump_mask;
+  uint32_t spare;
 };
+constexpr uint64_t kPidfdInfoExit = 1U << 3;
+constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
+
+// The kernel's signal set is 64 bits on every architecture we build for.
+constexpr long kKernelSigsetSize = 8;
+
+long sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0) noexcept {
+  return ::syscall(n, a, b, c, d, e);
+}
+template <typename T>
+long arg(T* p) noexcept {
+  return reinterpret_cast<long>(p);
+}
+
+struct ChildArgs {
+  const LaunchPlan* plan;
+  int slots;
+  int* source;     // per slot: the fd to dup2 onto it, -1 for none
+  char* path_buf;  // room for the longest PATH entry + '/' + file + NUL
+  char** sh_argv;  // room for "/bin/sh", the path, argv[1...], null (ENOEXEC)
+  long parent_pid;
+  volatile int err;  // set by the child when it fails before exec
+};
+
+[[noreturn]] void child_fail(ChildArgs* a, int err) noexcept {
+  a->err = err;
+  for (;;)
+    sys(SYS_exit, 127);
+}
+
+// execve, and for a file the kernel cannot run (ENOEXEC) /bin/sh with it, as execvp.
+int try_exec(ChildArgs* a, const char* path) noexcept {
+  char* const* envp = a->plan->envp != nullptr ? a->plan->envp : environ;
+  sys(SYS_execve, arg(path), arg(a->plan->argv), arg(envp));
+  if (errno != ENOEXEC) return errno;
+  a->sh_argv[0] = const_cast<char*>("/bin/sh");
+  a->sh_argv[1] = const_cast<char*>(path);
+  int i = 1;
+  for (; a->plan->argv[i] != nullptr; ++i)
+    a->sh_argv[i + 1] = a->plan->argv[i];
+  a->sh_argv[i + 1] = nullptr;
+  sys(SYS_execve, arg("/bin/sh"), arg(a->sh_argv), arg(envp));
+  return errno;
+}
+
+// execvp's search, in the child after chdir: an empty entry is the working directory,
+// EACCES is remembered while later entries are tried, and errors that say "not here"
+// move on to the next entry.
+int exec_search(ChildArgs* a) noexcept {
+  const char* file = a->plan->file;
+  std::size_t file_len = 0;
+  bool has_slash = false;
+  for (; file[file_len] != '\0'; ++file_len)
+    has_slash = has_slash || file[file_len] == '/';
+  if (has_slash) return try_exec(a, file);
+  bool denied = false;
+  const char* p = a->plan->path_env;
+  for (;;) {
+    const char* end = p;
+    while (*end != '\0' && *end != ':')
+      ++end;
+    char* out = a->path_buf;
+    for (const char* q = p; q != end; ++q)
+      *out++ = *q;
+    if (end != p) *out++ = '/';
+    for (std::size_t i = 0; i <= file_len; ++i)
+      *out++ = file[i];
+    const int err = try_exec(a, a->path_buf);
+    switch (err) {
+      case EACCES:
+        denied = true;
+        break;
+      case ENOENT:
+      case ENOTDIR:
+      case ESTALE:
+      case ENODEV:
+      case ETIMEDOUT:
+        break;
+      default:
+        return err;
+    }
+    if (*end == '\0') break;
+    p = end + 1;
+  }
+  return denied ? EACCES : ENOENT;
+}
+
+void reset_signals() noexcept {
+  // Handlers would run on the parent's memory: every handled signal goes back to its
+  // default, as do all classic signals (libuv's child does the same); realtime signals
+  // the parent ignores stay ignored, as across any exec.
+  unsigned long dfl[4] = {};  // SIG_DFL, no flags, empty mask, on every layout
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    unsigned long old[4] = {};
+    if (sig < 32) {
+      sys(SYS_rt_sigaction, sig, arg(dfl), 0, kKernelSigsetSize);
+      continue;
+    }
+    if (sys(SYS_rt_sigaction, sig, 0, arg(old), kKernelSigsetSize) != 0) continue;
+    const auto handler = reinterpret_cast<void (*)(int)>(old[0]);
+    if (handler != SIG_DFL && handler != SIG_IGN)
+      sys(SYS_rt_sigaction, sig, arg(dfl), 0, kKernelSigsetSize);
+  }
+}
+
+int set_ids(const LaunchPlan& plan) noexcept {
+#if defined(SYS_setgid32)
+  constexpr long kSetgroups = SYS_setgroups32, kSetgid = SYS_setgid32, kSetuid = SYS_setuid32;
+#else
+  constexpr long kSetgroups = SYS_setgroups, kSetgid = SYS_setgid, kSetuid = SYS_setuid;
+#endif
+  if (!plan.uid && !plan.gid) return 0;
+  sys(kSetgroups, 0, 0);  // as libuv: dropping supplementary groups may be refused
+  if (plan.gid && sys(kSetgid, *plan.gid) != 0) return errno;
+  if (plan.uid && sys(kSetuid, *plan.uid) != 0) return errno;
+  return 0;
+}
+
+// The fd plan, as libuv's child does it: sources that an earlier dup2 would overwrite
+// are lifted above the slots first; a slot's own fd loses CLOEXEC; fds 0-2 are made
+// blocking, and missing ones are /dev/null.
+int plumb(ChildArgs* a) noexcept {
+  const int n = a->slots;
+  for (int i = 0; i < n; ++i) {
+    const int s = a->source[i];
+    if (s < 0 || s >= i) continue;
+    const long lifted = sys(SYS_fcntl, s, F_DUPFD_CLOEXEC, n);
+    if (lifted < 0) return errno;
+    a->source[i] = static_cast<int>(lifted);
+  }
+  for (int i = 0; i < n; ++i) {
+    int s = a->source[i];
+    long opened = -1;
+    if (s < 0) {
+      if (i >= 3) continue;
+      opened =
+          sys(SYS_openat, AT_FDCWD, arg("/dev/null"), (i == 0 ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+      if (opened < 0) return errno;
+      s = static_cast<int>(opened);
+    }
+    if (s == i) {
+      if (sys(SYS_fcntl, i, F_SETFD, 0) != 0) return errno;
+    } else if (sys(SYS_dup3, s, i, 0) < 0) {
+      return errno;
+    }
+    if (i <= 2 && opened < 0) {
+      const long fl = sys(SYS_fcntl, i, F_GETFL);
+      if (fl >= 0 && (fl & O_NONBLOCK) != 0) sys(SYS_fcntl, i, F_SETFL, fl & ~O_NONBLOCK);
+    }
+    if (opened >= 0) sys(SYS_close, opened);
+  }
+  return 0;
+}
+
+// Runs in the child, on its own stack, sharing the parent's memory until execve.
+__attribute__((no_sanitize("address", "undefined"))) int child_main(void* p) {
+  auto* a = static_cast<ChildArgs*>(p);
+  const LaunchPlan& plan = *a->plan;
+  reset_signals();
+  if (plan.detached) {
+    if (sys(SYS_setsid) < 0) child_fail(a, errno);
+  } else if (plan.new_group) {
+    if (sys(SYS_setpgid, 0, 0) != 0) child_fail(a, errno);
+  }
+  // Before the ids change: an unprivileged child could not move itself any more.
+  if (plan.cgroup_procs >= 0 && sys(SYS_write, plan.cgroup_procs, arg("0"), 1) != 1)
+    child_fail(a, errno);
+  if (int err = plumb(a); err != 0) child_fail(a, err);
+  if (plan.cwd != nullptr && sys(SYS_chdir, arg(plan.cwd)) != 0) child_fail(a, errno);
+  if (int err = set_ids(plan); err != 0) child_fail(a, err);
+  // After the ids: the kernel clears the death signal when they change. The parent may
+  // have died before the prctl; then the re-parented child must not go on.
+  if (plan.die_with_parent) {
+    if (sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(a, errno);
+    if (sys(SYS_getppid) != a->parent_pid) child_fail(a, ESRCH);
+  }
+  const unsigned long none = 0;
+  sys(SYS_rt_sigprocmask, SIG_SETMASK, arg(&none), 0, kKernelSigsetSize);
+  child_fail(a, exec_search(a));
+}
+
+// One stack per thread for its children: a child runs on it only while its parent
+// thread is suspended in clone(), so concurrent spawns never share one.
+constexpr std::size_t kChildStack = 64 * 1024;
+char* child_stack() {
+  thread_local std::unique_ptr<char[]> stack(new char[kChildStack]);
+  return stack.get();
+}
+
+// Blocks every signal, glibc's internal ones included, for the life of the object: no
+// handler may run in the child before it reset them, nor in the parent on a stack the
+// child is using.
+class AllSignalsBlocked {
+public:
+  AllSignalsBlocked() noexcept {
+    const unsigned long all = ~0UL;
+    sys(SYS_rt_sigprocmask, SIG_SETMASK, arg(&all), arg(&saved_), kKernelSigsetSize);
+  }
+  ~AllSignalsBlocked() { sys(SYS_rt_sigprocmask, SIG_SETMASK, arg(&saved_), 0, kKernelSigsetSize); }
+  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
+  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
+
+private:
+  unsigned long saved_ = 0;
+};
+
+// waitid on the pidfd with the kernel's rusage argument (glibc's waitid has none).
+// __WALL: a child that failed before exec still has exit signal 0.
+int pidfd_wait(int pidfd, int options, siginfo_t* info, rusage* usage) noexcept {
+  long r;
+  do {
+    r = sys(SYS_waitid, P_PIDFD, pidfd, arg(info), options | __WALL, arg(usage));
+  } while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : 0;
+}
 
 }  // namespace
 
-bool posix_launcher_available() noexcept {
+long own_peak_rss_kib() noexcept {
+  FILE* f = std::fopen("/proc/self/status", "re");
+  if (f == nullptr) return LONG_MAX;
+  long kib = LONG_MAX;
+  char line[256];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return kib;
+}
+
+bool clone_launcher_available() noexcept {
   static const bool available = [] {
     const char* choice = std::getenv("CHILDPROC_LAUNCHER");
     if (choice != nullptr && std::string_view(choice) == "uv") return false;
-    const int fd = sys_pidfd_open(::getpid());
-    if (fd < 0) return false;
-    ::close(fd);
+    const long fd = sys(SYS_pidfd_open, ::getpid(), 0);
+    if (fd < 0) return false;  // no pidfds: no CLONE_PIDFD either (both came in 5.2-5.3)
+    ::close(static_cast<int>(fd));
     return true;
   }();
   return available;
 }
 
-int posix_launch(const PosixLaunch& what, int* pid_out, int* pidfd_out) {
-  std::string path;
-  if (int err = resolve(what.file, what.path_env, path); err != 0) return err;
-
-  SpawnSetup s;
-  const auto& stdio = *what.stdio;
+int ProcessWatch::start_clone(uv_loop_t* loop, const LaunchPlan& plan) {
+  const auto& stdio = *plan.stdio;
   const int n = static_cast<int>(stdio.size());
-  std::vector<int> source(stdio.size(), -1);
-  for (int i = 0; i < n; ++i) {
-    if (stdio[i].flags & UV_INHERIT_FD) source[i] = stdio[i].data.fd;
-  }
-  // A source fd numbered below n could be overwritten by an earlier dup2 onto that
-  // number: lift such sources above the slots first (libuv does this in the child).
-  for (int i = 0; i < n; ++i) {
-    if (source[i] >= 0 && source[i] < n && source[i] != i) {
-      const int lifted = ::fcntl(source[i], F_DUPFD_CLOEXEC, n);
-      if (lifted < 0) return -errno;
-      s.temps.push_back(lifted);
-      source[i] = lifted;
-    }
-  }
-  int rc = 0;
-  for (int i = 0; i < n && rc == 0; ++i) {
-    if (source[i] >= 0) {
-      // With source == i, glibc clears FD_CLOEXEC, which is what inheriting means.
-      rc = posix_spawn_file_actions_adddup2(&s.actions, source[i], i);
-    } else if (i < 3) {
-      rc = posix_spawn_file_actions_addopen(&s.actions, i, "/dev/null", i == 0 ? O_RDONLY : O_RDWR,
-                                            0);
-    }
-  }
-  if (rc == 0 && what.cwd != nullptr)
-    rc = posix_spawn_file_actions_addchdir_np(&s.actions, what.cwd);
-  if (rc != 0) return -rc;
+  std::unique_ptr<int[]> source(new int[stdio.size()]);
+  for (int i = 0; i < n; ++i)
+    source[i] = (stdio[i].flags & UV_INHERIT_FD) != 0 ? stdio[i].data.fd : -1;
+  std::size_t argc = 0;
+  while (plan.argv[argc] != nullptr)
+    ++argc;
+  const std::size_t path_room = std::strlen(plan.path_env) + std::strlen(plan.file) + 2;
+  std::unique_ptr<char[]> path_buf(new char[path_room]);
+  std::unique_ptr<char*[]> sh_argv(new char*[argc + 2]);
+  ChildArgs args{&plan, n, source.get(), path_buf.get(), sh_argv.get(), ::getpid(), 0};
 
-  // As libuv's child: default dispositions for the classic signals, nothing blocked.
-  sigset_t none;
-  sigemptyset(&none);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  for (int sig = 1; sig < 32; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaddset(&defaults, sig);
+  int pidfd = -1;
+  int pid;
+  {
+    AllSignalsBlocked blocked;
+    char* stack = child_stack();
+    // The low byte of the flags is the exit signal: 0, so a child that dies before exec
+    // raises no SIGCHLD and is invisible to waitpid(-1) without __WALL. (execve resets it
+    // to SIGCHLD: see the guide's launch section.)
+    pid = ::clone(child_main, stack + kChildStack, CLONE_VM | CLONE_VFORK | CLONE_PIDFD, &args,
+                  &pidfd);
   }
-  posix_spawnattr_setsigmask(&s.attr, &none);
-  posix_spawnattr_setsigdefault(&s.attr, &defaults);
-  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  if (what.detached) flags |= POSIX_SPAWN_SETSID;
-  posix_spawnattr_setflags(&s.attr, flags);
-
-  pid_t pid = -1;
-  rc = ::posix_spawn(&pid, path.c_str(), &s.actions, &s.attr, what.argv,
-                     what.envp != nullptr ? what.envp : environ);
-  if (rc != 0) return -rc;
-
-  const int pidfd = sys_pidfd_open(pid);
-  if (pidfd < 0) {
-    // Cannot happen once pidfds were probed; if it does, do not leave a child behind.
-    const int err = -errno;
-    ::kill(pid, SIGKILL);
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    return err;
+  if (pid < 0) return -errno;
+  if (args.err != 0) {
+    // The child failed before exec and has exited (or is exiting): reap it now.
+    siginfo_t info{};
+    pidfd_wait(pidfd, WEXITED, &info, nullptr);
+    ::close(pidfd);
+    return -args.err;
   }
-  *pid_out = pid;
-  *pidfd_out = pidfd;
+  use_pidfd_ = true;
+  pid_ = pid;
+  pidfd_ = pidfd;
+  uv_poll_init(loop, &poll_, pidfd_);
+  poll_.data = this;
+  handle_open_ = true;
+  uv_poll_start(&poll_, UV_READABLE,
+                [](uv_poll_t* h, int, int) { static_cast<ProcessWatch*>(h->data)->on_pidfd(); });
   return 0;
 }
 
-int pidfd_reap(int pidfd, int64_t* exit_status, int* term_signal) {
+void ProcessWatch::on_pidfd() {
+  // The status is read without reaping: the zombie keeps the pid (and the process
+  // group it leads) from being reused until close().
   siginfo_t info{};
-  int r;
-  do {
-    r = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info,
-                 WEXITED | WNOHANG);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return -errno;
-  if (info.si_pid == 0) return 0;
-  if (info.si_code == CLD_EXITED) {
-    *exit_status = info.si_status;
-    *term_signal = 0;
-  } else {
-    *exit_status = 0;
-    *term_signal = info.si_status;
+  rusage ru{};
+  int err = pidfd_wait(pidfd_, WEXITED | WNOHANG | WNOWAIT, &info, &ru);
+  if (err == 0 && info.si_pid == 0) return;  // not exited after all
+  uv_poll_stop(&poll_);
+  if (err == 0) {
+    usage_ = ru;
+    if (info.si_code == CLD_EXITED) {
+      report_exit(info.si_status, 0, 0);
+    } else {
+      report_exit(0, info.si_status, 0);
+    }
+    return;
   }
-  return 1;
+  // Someone else reaped our child (SIGCHLD set to SIG_IGN, a waitpid(-1) elsewhere).
+  // Since Linux 6.15 the pidfd still knows how it ended.
+  reaped_ = true;
+  PidfdInfo pi{};
+  pi.mask = kPidfdInfoExit;
+  if (::ioctl(pidfd_, kPidfdGetInfo, &pi) == 0 && (pi.mask & kPidfdInfoExit) != 0) {
+    const int status = pi.exit_code;
+    if (WIFEXITED(status)) {
+      report_exit(WEXITSTATUS(status), 0, 0);
+    } else {
+      report_exit(0, WTERMSIG(status), 0);
+    }
+    return;
+  }
+  report_exit(err, 0, err);
 }
 
-int pidfd_kill(int pidfd, int signum) {
-  return sys_pidfd_send_signal(pidfd, signum) == 0 ? 0 : -errno;
+int ProcessWatch::kill(int signum) noexcept {
+  if (!use_pidfd_) return uv_kill(pid_, signum);
+  if (sys(SYS_pidfd_send_signal, pidfd_, signum, 0, 0) == 0) return 0;
+  return -errno;
+}
+
+int ProcessWatch::kill_group(int signum) noexcept {
+  if (use_pidfd_) {
+    if (sys(SYS_pidfd_send_signal, pidfd_, signum, 0, kSignalProcessGroup) == 0) return 0;
+    if (errno != EINVAL) return -errno;  // EINVAL: a kernel before 6.9
+    // Without the flag, -pid is exact only while our child still holds the pid.
+    siginfo_t info{};
+    if (reaped_ || pidfd_wait(pidfd_, WEXITED | WNOHANG | WNOWAIT, &info, nullptr) != 0)
+      return UV_ESRCH;
+  }
+  return uv_kill(-pid_, signum);
+}
+
+void ProcessWatch::report_exit(int64_t exit_status, int term_signal, int error) {
+  exited_ = true;
+  on_exit_(owner_, exit_status, term_signal, error);
+}
+
+int ProcessWatch::start(uv_loop_t* loop, const LaunchPlan& plan, void* owner, ExitFn on_exit,
+                        ClosedFn on_closed) {
+  owner_ = owner;
+  on_exit_ = on_exit;
+  on_closed_ = on_closed;
+  return clone_launcher_available() ? start_clone(loop, plan) : start_uv(loop, plan);
+}
+
+uv_handle_t* ProcessWatch::handle() noexcept {
+  return use_pidfd_ ? reinterpret_cast<uv_handle_t*>(&poll_)
+                    : reinterpret_cast<uv_handle_t*>(&process_);
+}
+
+void ProcessWatch::ref() noexcept {
+  if (handle_open_ && !uv_is_closing(handle())) uv_ref(handle());
+}
+
+void ProcessWatch::unref() noexcept {
+  if (handle_open_ && !uv_is_closing(handle())) uv_unref(handle());
+}
+
+bool ProcessWatch::close() noexcept {
+  if (!handle_open_ || uv_is_closing(handle())) return false;
+  if (use_pidfd_ && !reaped_) {
+    siginfo_t info{};
+    rusage ru{};
+    // Not yet exited means the ChildProcess is going away with its child running (only
+    // at loop teardown): the child is left alone, unreaped, as uv_spawn's would be.
+    if (exited_ && pidfd_wait(pidfd_, WEXITED | WNOHANG, &info, &ru) == 0) reaped_ = true;
+  }
+  uv_close(handle(), [](uv_handle_t* h) {
+    auto* self = static_cast<ProcessWatch*>(h->data);
+    if (self->pidfd_ >= 0) ::close(self->pidfd_);  // the poll no longer watches it
+    self->pidfd_ = -1;
+    self->on_closed_(self->owner_);
+  });
+  return true;
+}
+
+ProcessWatch::~ProcessWatch() {
+  if (pidfd_ >= 0) ::close(pidfd_);
 }
 
 }  // namespace childproc::detail

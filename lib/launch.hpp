@@ -1,38 +1,101 @@
-// The launch step behind one seam: libuv's uv_spawn (fork + exec; its cost grows
-// with the parent's memory) or posix_spawn (clone(CLONE_VM|CLONE_VFORK) + exec, flat)
-// with the exit watched through a pidfd on the loop.
+// The launch step behind one seam. What to start is a LaunchPlan; how is one of two
+// launchers, each watched by a ProcessWatch:
+// - clone (Linux, default): clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) with exit signal 0,
+//   the child set up with raw syscalls, the exit watched through the pidfd on the loop
+//   (lib/launch.cpp);
+// - uv: libuv's uv_spawn (fork + exec), for kernels without CLONE_PIDFD and for
+//   CHILDPROC_LAUNCHER=uv (lib/launch_uv.cpp).
 #pragma once
 
 #include <uv.h>
 
+#include <sys/resource.h>
+
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace childproc::detail {
 
-/// True when this process may use the posix_spawn launcher: the kernel has pidfds
-/// and CHILDPROC_LAUNCHER is not "uv" (read once).
-bool posix_launcher_available() noexcept;
-
-struct PosixLaunch {
-  const char* file;  // as given: a path, or a name looked up in `path_env`
-  char* const* argv;
+/// Everything the launchers need, as C strings owned by the caller.
+struct LaunchPlan {
+  const char* file;      // a path, or a name searched in `path_env` after `cwd` applies
+  char* const* argv;     // argv[0] included, null-terminated
   char* const* envp;     // null: this process's environment
   const char* cwd;       // null: the parent's
-  const char* path_env;  // the child's PATH
-  bool detached;
+  const char* path_env;  // the child's PATH (the default search path when it has none)
   const std::vector<uv_stdio_container_t>* stdio;  // UV_IGNORE or UV_INHERIT_FD entries
+  std::optional<int> uid;
+  std::optional<int> gid;
+  bool detached = false;         // setsid()
+  bool new_group = false;        // setpgid(0, 0): kill_tree without a cgroup
+  bool die_with_parent = false;  // PR_SET_PDEATHSIG(SIGKILL), then the getppid() re-check
+  int cgroup_procs = -1;         // cgroup.procs of the child's own cgroup: joined before exec
 };
 
-/// Starts the child. Returns 0 with its pid and a pidfd (CLOEXEC), or a libuv error
-/// code exactly as uv_spawn would report it (ENOENT, EACCES, a bad cwd ...).
-int posix_launch(const PosixLaunch& what, int* pid, int* pidfd);
+/// True when the clone launcher is usable: the kernel has CLONE_PIDFD (5.2+) and
+/// CHILDPROC_LAUNCHER is not "uv" (read once).
+bool clone_launcher_available() noexcept;
 
-/// After the pidfd turned readable: reaps the child. Returns 1 with its status, 0
-/// when it has not exited after all, or a libuv error.
-int pidfd_reap(int pidfd, int64_t* exit_status, int* term_signal);
+/// This process's peak resident set (VmHWM) in KiB; LONG_MAX when unknown.
+long own_peak_rss_kib() noexcept;
 
-/// Sends `signum` through the pidfd (no pid-reuse race). Returns 0 or a libuv error.
-int pidfd_kill(int pidfd, int signum);
+/// One child's exit, whichever launcher started it. Owned by the ChildProcess; its one
+/// libuv handle reports through the two callbacks given to start().
+class ProcessWatch {
+public:
+  using ExitFn = void (*)(void* owner, int64_t exit_status, int term_signal, int error);
+  using ClosedFn = void (*)(void* owner);
+
+  ProcessWatch() = default;
+  ProcessWatch(const ProcessWatch&) = delete;
+  ProcessWatch& operator=(const ProcessWatch&) = delete;
+  ~ProcessWatch();
+
+  /// Starts the child. 0 and a pid, or a libuv error (ENOENT, EACCES, a bad cwd, ...) as
+  /// uv_spawn reports them. Where a handle was opened (always on success) close() must be
+  /// called once; it returns false when there was none.
+  int start(uv_loop_t* loop, const LaunchPlan& plan, void* owner, ExitFn on_exit,
+            ClosedFn on_closed);
+  int pid() const noexcept { return pid_; }
+  /// True once the exit was seen (ExitFn ran).
+  bool exited() const noexcept { return exited_; }
+  /// Signals the child alone; 0, or a libuv error (ESRCH once it cannot be reached).
+  int kill(int signum) noexcept;
+  /// Signals the process group the child leads. Through the pidfd where the kernel
+  /// can (6.9+): exact even after the child was reaped. Else kill(-pid) while the pid is
+  /// still held by our unreaped child. 0, or a libuv error.
+  int kill_group(int signum) noexcept;
+  /// The kernel's resource usage of the exited child (itself and its reaped
+  /// descendants), when this launcher could read it.
+  const std::optional<rusage>& usage() const noexcept { return usage_; }
+  void ref() noexcept;
+  void unref() noexcept;
+  /// Reaps the child if it is still unreaped (the clone launcher holds the zombie until
+  /// here, so its pid cannot be reused), then closes the handle: ClosedFn follows.
+  bool close() noexcept;
+
+private:
+  int start_clone(uv_loop_t* loop, const LaunchPlan& plan);
+  int start_uv(uv_loop_t* loop, const LaunchPlan& plan);
+  void on_pidfd();
+  void report_exit(int64_t exit_status, int term_signal, int error);
+  uv_handle_t* handle() noexcept;
+
+  union {
+    uv_process_t process_;  // the uv launcher
+    uv_poll_t poll_;        // the clone launcher: readable when the pidfd's child exits
+  };
+  bool use_pidfd_ = false;
+  bool handle_open_ = false;
+  bool exited_ = false;
+  bool reaped_ = false;
+  int pid_ = 0;
+  int pidfd_ = -1;
+  std::optional<rusage> usage_;
+  void* owner_ = nullptr;
+  ExitFn on_exit_ = nullptr;
+  ClosedFn on_closed_ = nullptr;
+};
 
 }  // namespace childproc::detail

@@ -130,6 +130,7 @@ SpawnSyncResult spawn_sync(std::string_view file, const std::vector<std::string>
   if (result.pid) {  // after a failed spawn exit_code() is -errno, which is no status
     result.status = child->exit_code();
     result.signal = child->signal_code();
+    result.usage = child->resource_usage();
   }
   result.output.resize(collectors.size());
   for (std::size_t i = 0; i < collectors.size(); ++i) {

@@ -7,6 +7,7 @@
 #include <childproc/event_emitter.hpp>
 #include <childproc/ipc.hpp>
 #include <childproc/options.hpp>
+#include <childproc/resource_usage.hpp>
 #include <childproc/signals.hpp>
 #include <childproc/stream.hpp>
 
@@ -24,7 +25,18 @@ struct SpawnPlan;
 struct SpawnAccess;
 namespace detail {
 struct ChildAccess;
-}
+class ProcessWatch;
+class Cgroup;
+struct PipeEnds;
+}  // namespace detail
+
+/// How kill_tree reaches a child's tree (ChildProcess::tree_mechanism()).
+enum class TreeMechanism {
+  none,           ///< kill_tree not set (or the spawn failed): signals reach the child alone
+  process_group,  ///< the child leads a new process group (a session when detached):
+                  ///< descendants that leave it (setsid, setpgid) are not reached
+  cgroup,         ///< a cgroup v2 of the child's own: every descendant; SIGKILL is atomic
+};
 
 /// The child started (emitted from the loop, before any data or exit).
 struct SpawnEvent {};
@@ -78,7 +90,9 @@ public:
   const std::shared_ptr<Stream>& stdio(std::size_t i) const noexcept;
 
   /// Sends `signal` (default SIGTERM) to the child. False, and nothing sent, when
-  /// there is no live child (spawn failed, or already exited and reaped).
+  /// there is no live child (spawn failed, or already exited). With kill_tree the
+  /// signal goes to the whole tree, until CloseEvent (descendants may outlive the
+  /// child); signal 0 still asks about the child alone.
   bool kill(Signal signal = Signal());
 
   /// Sends `signal` to the child's whole process group. The child must have been
@@ -91,6 +105,15 @@ public:
   /// (default: the spawn option of that name) if the child is still alive; a zero
   /// delay sends only `kill_signal`. False when there is no live child.
   bool terminate(std::optional<std::chrono::milliseconds> force_kill_after = std::nullopt);
+
+  /// How kill_tree reaches the tree: none without kill_tree.
+  TreeMechanism tree_mechanism() const noexcept { return tree_; }
+
+  /// What the child cost, once it has exited: CPU times, faults, context switches and
+  /// (where provably the child's) its peak RSS. Empty before the exit, after a failed
+  /// spawn, on the uv_spawn launcher (libuv reaps without asking), and when another
+  /// reaper in this process took the child first.
+  std::optional<ResourceUsage> resource_usage() const;
 
   /// Keep the loop alive for this child (the default) / let the loop end without
   /// waiting for it. unref() also releases the child's stdio streams and IPC channel,
@@ -123,11 +146,15 @@ private:
   explicit ChildProcess(uv_loop_t* loop);
 
   void start(const SpawnPlan& plan);
+  int plumb_stdio(const SpawnPlan& plan, std::vector<detail::PipeEnds>& ends,
+                  std::vector<uv_stdio_container_t>& containers);
+  int launch(const SpawnPlan& plan, const std::vector<uv_stdio_container_t>& containers);
+  void fail(const SpawnPlan& plan, int err, std::vector<detail::PipeEnds>& ends);
+  void attach(const SpawnPlan& plan, const std::vector<detail::PipeEnds>& ends);
   void emit_spawn();
   void attach_channel(int fd);
-  void on_exit(int64_t status, int term_signal);
-  void on_pidfd();
-  uv_handle_t* exit_handle() noexcept;
+  void on_exit(int64_t status, int term_signal, int error);
+  bool can_signal() const noexcept;
   enum class TimerMode { none, timeout, force_kill, close_wait };
   void on_timeout();
   void on_timer();
@@ -141,10 +168,9 @@ private:
   void release_if_done();
 
   uv_loop_t* loop_;
-  uv_process_t process_{};  // the uv_spawn launcher's exit watch
-  uv_poll_t exit_poll_{};   // the posix_spawn launcher's: readable when the pidfd child exits
-  int pidfd_ = -1;
-  bool use_pidfd_ = false;
+  std::unique_ptr<detail::ProcessWatch> watch_;  // the launcher's exit watch
+  std::unique_ptr<detail::Cgroup> cgroup_;       // kill_tree's, where one could be made
+  TreeMechanism tree_ = TreeMechanism::none;
   uv_timer_t defer_{};
   uv_timer_t timer_{};
   uv_async_t async_{};

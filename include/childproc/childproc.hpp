@@ -8,6 +8,7 @@
 #include <childproc/fork.hpp>
 #include <childproc/ipc.hpp>
 #include <childproc/options.hpp>
+#include <childproc/resource_usage.hpp>
 #include <childproc/signals.hpp>
 #include <childproc/stream.hpp>
 #include <childproc/sync.hpp>

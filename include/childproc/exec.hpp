@@ -47,6 +47,10 @@ struct ExecOptions {
   std::size_t max_buffer = 1024 * 1024;
   /// Requesting stop kills the child; the callback runs at once with errc::aborted.
   std::stop_token stop_token{};
+  /// As SpawnOptions: the kills above reach the child's whole tree.
+  bool kill_tree = false;
+  /// As SpawnOptions: SIGKILL for the child when the spawning thread ends.
+  bool die_with_parent = false;
 };
 
 /// What went wrong in an exec; empty (false) on success. Node's exec error object.

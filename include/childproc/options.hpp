@@ -105,6 +105,16 @@ struct SpawnOptions {
   /// Requesting stop (from any thread) kills the child with `kill_signal` and emits an
   /// ErrorEvent with errc::aborted: Node's `signal` option (AbortSignal).
   std::stop_token stop_token{};
+  /// Every signal childproc sends to the child (kill(), terminate(), timeout,
+  /// cancellation, force_kill_after, exec's max_buffer, ChildGuard) reaches its whole
+  /// tree, until CloseEvent: through a cgroup v2 of the child's own where one can be
+  /// made (grandchildren that left the process group included), else a new process group
+  /// the child leads. ChildProcess::tree_mechanism() says which.
+  bool kill_tree = false;
+  /// The child gets SIGKILL when the thread that spawned it ends (the whole process
+  /// dying included, by any means): PR_SET_PDEATHSIG. A set-user-ID program the child
+  /// execs clears it.
+  bool die_with_parent = false;
 };
 
 }  // namespace childproc

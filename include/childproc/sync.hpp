@@ -7,6 +7,7 @@
 #include <childproc/error.hpp>
 #include <childproc/exec.hpp>
 #include <childproc/options.hpp>
+#include <childproc/resource_usage.hpp>
 
 #include <cstddef>
 #include <optional>
@@ -47,6 +48,8 @@ struct SpawnSyncResult {
   /// EACCES, ...), ETIMEDOUT after `timeout`, ENOBUFS after `max_buffer`, or the
   /// cancellation (errc::aborted). A non-zero exit is not an error here.
   std::optional<Error> error;
+  /// What the child cost, when the launcher could read it (ChildProcess::resource_usage()).
+  std::optional<ResourceUsage> usage;
 };
 
 /// Runs `file` with `args` and waits for it to close. Throws InvalidArgument for the
