@@ -61,6 +61,7 @@ int unprivileged_spawn(const std::string& which) {
 int main(int argc, char* argv[]) {
   if (argc == 3 && std::string(argv[1]) == "--unprivileged-spawn")
     return unprivileged_spawn(argv[2]);
+  if (int mode = cptest::run_mode(argc, argv); mode >= 0) return mode;
   warm_up();
 
   int result = Catch::Session().run(argc, argv);

@@ -2,16 +2,21 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace cptest {
@@ -226,6 +231,59 @@ void close_handle(uv_handle_t* h, void*) {
 }  // namespace
 
 // Children of this process still alive or unreaped, found through /proc.
+bool uv_launcher() {
+  const char* choice = std::getenv("CHILDPROC_LAUNCHER");
+  return choice != nullptr && std::string_view(choice) == "uv";
+}
+
+bool kernel_at_least(int major, int minor) {
+  utsname u{};
+  if (::uname(&u) != 0) return false;
+  int ma = 0, mi = 0;
+  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
+  return ma > major || (ma == major && mi >= minor);
+}
+
+namespace {
+std::map<std::string, ModeFn>& modes() {
+  static std::map<std::string, ModeFn> m;
+  return m;
+}
+}  // namespace
+
+Mode::Mode(const char* name, ModeFn fn) {
+  modes()[name] = fn;
+}
+
+int run_mode(int argc, char** argv) {
+  if (argc < 3 || std::string_view(argv[1]) != "--mode") return -1;
+  auto it = modes().find(argv[2]);
+  if (it == modes().end()) return -1;
+  return it->second(std::vector<std::string>(argv + 3, argv + argc));
+}
+
+std::string self_exe() {
+  return std::filesystem::read_symlink("/proc/self/exe").string();
+}
+
+bool process_dead(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return true;
+  const auto rp = line.rfind(')');
+  return rp == std::string::npos || line.compare(rp + 2, 1, "Z") == 0 ||
+         line.compare(rp + 2, 1, "X") == 0;
+}
+
+bool wait_dead(pid_t pid, std::chrono::milliseconds limit) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;  // already reaped
+  pollfd p{fd, POLLIN, 0};
+  const int r = ::poll(&p, 1, static_cast<int>(limit.count()));
+  ::close(fd);
+  return r == 1;
+}
+
 std::vector<pid_t> own_children() {
   std::vector<pid_t> kids;
   const pid_t me = ::getpid();
@@ -299,7 +357,7 @@ LoopFixture::~LoopFixture() {
 
   int status = 0;
   for (int round = 0; round < 100; ++round) {
-    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    pid_t pid = ::waitpid(-1, &status, WNOHANG | __WALL);
     if (pid > 0) {
       FAIL_CHECK("a zombie child was left unreaped: pid " << pid);
       continue;

@@ -59,6 +59,32 @@ std::string str(std::optional<int> v);
 /// "SIGTERM" or "null".
 std::string sig(std::optional<int> signo);
 
+/// True when CHILDPROC_LAUNCHER=uv forces the uv_spawn launcher (meson test --setup
+/// uvspawn); false on the default clone launcher.
+bool uv_launcher();
+
+/// True when the kernel is at least `major.minor`.
+bool kernel_at_least(int major, int minor);
+
+/// A function the test binary runs in place of the tests when started as
+/// `<test binary> --mode NAME ARGS...`: for scenarios that need a process of their own
+/// (a private pid namespace, a parent that is SIGKILLed). Register one per static
+/// object; its return value is the exit status.
+using ModeFn = int (*)(const std::vector<std::string>& args);
+struct Mode {
+  Mode(const char* name, ModeFn fn);
+};
+/// Runs the mode argv names; -1 when argv names none.
+int run_mode(int argc, char** argv);
+/// This test binary's path, for re-running it with --mode.
+std::string self_exe();
+
+/// True when `pid` is gone or a zombie (it can run no more).
+bool process_dead(pid_t pid);
+/// Waits until `pid` is dead (through a pidfd, so on the event, not by sleeping);
+/// false when `limit` passed first.
+bool wait_dead(pid_t pid, std::chrono::milliseconds limit);
+
 /// The pids whose parent is this process (running or unreaped), from /proc.
 std::vector<pid_t> own_children();
 

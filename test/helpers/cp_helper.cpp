@@ -108,7 +108,12 @@ int usage() {
             "                      sleep MS\n"
             "  hold-stdout MS TEXT fork a grandchild that holds stdout/stderr open for\n"
             "                      MS; print TEXT\\n, the grandchild's pid\\n to stderr,\n"
-            "                      exit 0\n");
+            "                      exit 0\n"
+            "  escape MS           fork a grandchild that calls setsid() (leaving this\n"
+            "                      process group), prints its pid and holds stdout for\n"
+            "                      MS; wait until it printed, exit 0\n"
+            "  burn MS             spin until MS ms of CPU time are used, exit 0\n"
+            "  touch MIB           allocate MIB MiB, write every page, exit 0\n");
   return 2;
 }
 
@@ -329,6 +334,46 @@ int main(int argc, char** argv) {
     }
     write_str(1, std::string(argv[3]) + "\n");
     write_str(2, std::to_string(pid) + "\n");
+    return 0;
+  }
+
+  if (cmd == "escape" && argc == 3) {
+    int ready[2];
+    if (::pipe(ready) != 0) return 3;
+    pid_t pid = ::fork();
+    if (pid < 0) return 3;
+    if (pid == 0) {
+      ::setsid();
+      write_str(1, std::to_string(::getpid()) + "\n");
+      ::close(ready[1]);
+      sleep_ms(std::atol(argv[2]));
+      _exit(0);
+    }
+    ::close(ready[1]);
+    char c;
+    while (::read(ready[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    return 0;
+  }
+
+  if (cmd == "burn" && argc == 3) {
+    const long want_ns = std::atol(argv[2]) * 1000000L;
+    volatile unsigned long sink = 0;
+    for (;;) {
+      for (int i = 0; i < 100000; ++i)
+        sink = sink + static_cast<unsigned long>(i);
+      timespec t{};
+      ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+      if (t.tv_sec * 1000000000L + t.tv_nsec >= want_ns) return 0;
+    }
+  }
+
+  if (cmd == "touch" && argc == 3) {
+    const std::size_t bytes = static_cast<std::size_t>(std::atol(argv[2])) << 20;
+    auto* mem = static_cast<volatile char*>(std::malloc(bytes));
+    if (mem == nullptr) return 3;
+    for (std::size_t i = 0; i < bytes; i += 4096)
+      mem[i] = 1;
     return 0;
   }
 
