@@ -99,7 +99,11 @@ std::atomic<unsigned> g_counter{0};
 
 }  // namespace
 
-std::unique_ptr<Cgroup> Cgroup::create() {
+std::string Cgroup::base_dir() {
+  return base().dir;
+}
+
+std::unique_ptr<Cgroup> Cgroup::create(bool guarded) {
   // CHILDPROC_KILL_TREE=process_group chooses the other mechanism (tests, and hosts that
   // must not make cgroups); read on each call, as tests switch it.
   const char* forced = std::getenv("CHILDPROC_KILL_TREE");
@@ -111,7 +115,8 @@ std::unique_ptr<Cgroup> Cgroup::create() {
     return nullptr;
   }
   std::string path = dir + "/childproc-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(g_counter.fetch_add(1, std::memory_order_relaxed));
+                     std::to_string(g_counter.fetch_add(1, std::memory_order_relaxed)) +
+                     (guarded ? kGuardedSuffix : "");
   if (::mkdir(path.c_str(), 0755) != 0) {
     // EEXIST is a leftover of a pid reused since; anything else means "not here".
     if (errno != EEXIST) g_unavailable = true;

@@ -11,8 +11,12 @@ class Cgroup {
 public:
   /// A new, empty cgroup, or null where none can be made here (no writable cgroup2
   /// hierarchy, or a kernel without cgroup.kill, before 5.14). The answer "none" is
-  /// remembered for the life of the process.
-  static std::unique_ptr<Cgroup> create();
+  /// remembered for the life of the process. `guarded`: the guardian kills it when this
+  /// process dies (its name ends in kGuardedSuffix).
+  static std::unique_ptr<Cgroup> create(bool guarded);
+  static constexpr const char* kGuardedSuffix = "-d";
+  /// Where this process makes its children's cgroups; empty when nowhere.
+  static std::string base_dir();
   Cgroup(const Cgroup&) = delete;
   Cgroup& operator=(const Cgroup&) = delete;
   /// Removes the cgroup. Processes still in it are moved back to this process's cgroup

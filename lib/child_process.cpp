@@ -1,5 +1,6 @@
 #include "cgroup.hpp"
 #include "channel_access.hpp"
+#include "guardian.hpp"
 #include "launch.hpp"
 #include "stream_access.hpp"
 
@@ -368,8 +369,11 @@ int ChildProcess::launch(const SpawnPlan& plan,
     }
     envp.push_back(nullptr);
   }
+  // With die_with_parent the kernel kills only the child when we die; the guardian
+  // kills the rest of its tree.
+  guarded_ = plan.kill_tree && plan.die_with_parent && detail::guardian_ready();
   if (plan.kill_tree) {
-    cgroup_ = detail::Cgroup::create();
+    cgroup_ = detail::Cgroup::create(guarded_);
     tree_ = cgroup_ ? TreeMechanism::cgroup : TreeMechanism::process_group;
   }
   detail::LaunchPlan what{file_.c_str(),
@@ -399,6 +403,9 @@ int ChildProcess::launch(const SpawnPlan& plan,
   if (err != 0) {
     cgroup_.reset();
     tree_ = TreeMechanism::none;
+    guarded_ = false;
+  } else if (guarded_ && tree_ == TreeMechanism::process_group) {
+    detail::guardian_watch_group(watch_->pid());
   }
   return err;
 }
@@ -671,6 +678,7 @@ void ChildProcess::maybe_close() {
   // The child is reaped only now: until here its pid, and the group it leads, could
   // not be reused by another process.
   if (watch_ && watch_->close()) ++open_handles_;
+  if (guarded_ && tree_ == TreeMechanism::process_group) detail::guardian_forget_group(*pid_);
   cgroup_.reset();
   emit(CloseEvent{exit_code_, signal_code_});
   release_if_done();

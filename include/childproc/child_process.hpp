@@ -171,6 +171,7 @@ private:
   std::unique_ptr<detail::ProcessWatch> watch_;  // the launcher's exit watch
   std::unique_ptr<detail::Cgroup> cgroup_;       // kill_tree's, where one could be made
   TreeMechanism tree_ = TreeMechanism::none;
+  bool guarded_ = false;  // the guardian kills the tree if this process dies
   uv_timer_t defer_{};
   uv_timer_t timer_{};
   uv_async_t async_{};
