@@ -161,6 +161,29 @@ TEST_CASE_METHOD(LoopFixture, "example: pipeline runs ps ax | grep", "[demo]") {
 
 #endif
 
+#ifdef KILL_TREE
+
+TEST_CASE_METHOD(LoopFixture,
+                 "example: kill_tree kills a shell's background children at the "
+                 "timeout",
+                 "[demo]") {
+  Output demo;
+  const std::string command = kHelper + " sleep 30000 & echo started $!; wait";
+  track(childproc::exec_file(loop(), KILL_TREE, {command, "300"}, into(demo)));
+  run();
+  REQUIRE(demo.calls == 1);
+  CHECK_FALSE(static_cast<bool>(demo.error));
+  CHECK_THAT(demo.out, Catch::StartsWith("tree: "));
+  CHECK_THAT(demo.out, Catch::Contains("timed out: the tree was sent SIGTERM\nstdout: started "));
+  const auto at = demo.out.find("started ");
+  REQUIRE(at != std::string::npos);
+  const pid_t background = static_cast<pid_t>(std::atol(demo.out.c_str() + at + 8));
+  REQUIRE(background > 0);
+  CHECK(wait_dead(background, 10s));
+}
+
+#endif
+
 #ifdef IPC_SUPERVISOR
 
 TEST_CASE_METHOD(LoopFixture, "example: ipc_supervisor restarts a crashed Node worker", "[demo]") {
