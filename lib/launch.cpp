@@ -55,11 +55,15 @@ constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
 // The kernel's signal set is 64 bits on every architecture we build for.
 constexpr long kKernelSigsetSize = 8;
 
-long sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0) noexcept {
+// Everything the child runs before exec: no sanitizer instrumentation, whose runtime
+// keeps per-thread state that belongs to the parent's thread.
+#define CHILD_SIDE __attribute__((no_sanitize("address", "undefined")))
+
+CHILD_SIDE long sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0) noexcept {
   return ::syscall(n, a, b, c, d, e);
 }
 template <typename T>
-long arg(T* p) noexcept {
+CHILD_SIDE long arg(T* p) noexcept {
   return reinterpret_cast<long>(p);
 }
 
@@ -73,14 +77,14 @@ struct ChildArgs {
   volatile int err;  // set by the child when it fails before exec
 };
 
-[[noreturn]] void child_fail(ChildArgs* a, int err) noexcept {
+[[noreturn]] CHILD_SIDE void child_fail(ChildArgs* a, int err) noexcept {
   a->err = err;
   for (;;)
     sys(SYS_exit, 127);
 }
 
 // execve, and for a file the kernel cannot run (ENOEXEC) /bin/sh with it, as execvp.
-int try_exec(ChildArgs* a, const char* path) noexcept {
+CHILD_SIDE int try_exec(ChildArgs* a, const char* path) noexcept {
   char* const* envp = a->plan->envp != nullptr ? a->plan->envp : environ;
   sys(SYS_execve, arg(path), arg(a->plan->argv), arg(envp));
   if (errno != ENOEXEC) return errno;
@@ -97,7 +101,7 @@ int try_exec(ChildArgs* a, const char* path) noexcept {
 // execvp's search, in the child after chdir: an empty entry is the working directory,
 // EACCES is remembered while later entries are tried, and errors that say "not here"
 // move on to the next entry.
-int exec_search(ChildArgs* a) noexcept {
+CHILD_SIDE int exec_search(ChildArgs* a) noexcept {
   const char* file = a->plan->file;
   std::size_t file_len = 0;
   bool has_slash = false;
@@ -136,7 +140,7 @@ int exec_search(ChildArgs* a) noexcept {
   return denied ? EACCES : ENOENT;
 }
 
-void reset_signals() noexcept {
+CHILD_SIDE void reset_signals() noexcept {
   // Handlers would run on the parent's memory: every handled signal goes back to its
   // default, as do all classic signals (libuv's child does the same); realtime signals
   // the parent ignores stay ignored, as across any exec.
@@ -155,7 +159,7 @@ void reset_signals() noexcept {
   }
 }
 
-int set_ids(const LaunchPlan& plan) noexcept {
+CHILD_SIDE int set_ids(const LaunchPlan& plan) noexcept {
 #if defined(SYS_setgid32)
   constexpr long kSetgroups = SYS_setgroups32, kSetgid = SYS_setgid32, kSetuid = SYS_setuid32;
 #else
@@ -171,7 +175,7 @@ int set_ids(const LaunchPlan& plan) noexcept {
 // The fd plan, as libuv's child does it: sources that an earlier dup2 would overwrite
 // are lifted above the slots first; a slot's own fd loses CLOEXEC; fds 0-2 are made
 // blocking, and missing ones are /dev/null.
-int plumb(ChildArgs* a) noexcept {
+CHILD_SIDE int plumb(ChildArgs* a) noexcept {
   const int n = a->slots;
   for (int i = 0; i < n; ++i) {
     const int s = a->source[i];
@@ -205,7 +209,7 @@ int plumb(ChildArgs* a) noexcept {
 }
 
 // Runs in the child, on its own stack, sharing the parent's memory until execve.
-__attribute__((no_sanitize("address", "undefined"))) int child_main(void* p) {
+CHILD_SIDE int child_main(void* p) {
   auto* a = static_cast<ChildArgs*>(p);
   const LaunchPlan& plan = *a->plan;
   reset_signals();
@@ -304,7 +308,8 @@ int ProcessWatch::start_clone(uv_loop_t* loop, const LaunchPlan& plan) {
   const std::size_t path_room = std::strlen(plan.path_env) + std::strlen(plan.file) + 2;
   std::unique_ptr<char[]> path_buf(new char[path_room]);
   std::unique_ptr<char*[]> sh_argv(new char*[argc + 2]);
-  ChildArgs args{&plan, n, source.get(), path_buf.get(), sh_argv.get(), ::getpid(), 0};
+  const long parent_pid = plan.die_with_parent ? ::getpid() : 0;
+  ChildArgs args{&plan, n, source.get(), path_buf.get(), sh_argv.get(), parent_pid, 0};
 
   int pidfd = -1;
   int pid;
