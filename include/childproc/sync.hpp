@@ -73,8 +73,8 @@ struct ExecSyncOptions : ExecOptions {
 /// normally ("spawnSync /bin/sh ENOENT", "spawnSync /bin/sh ETIMEDOUT").
 class ExecSyncError : public std::runtime_error {
 public:
-  ExecSyncError(const std::string& message, std::string cmd, SpawnSyncResult result)
-      : std::runtime_error(message), cmd(std::move(cmd)), result(std::move(result)) {}
+  ExecSyncError(const std::string& message, std::string command, SpawnSyncResult run)
+      : std::runtime_error(message), cmd(std::move(command)), result(std::move(run)) {}
 
   /// The command as given (exec_file_sync: file and args joined by spaces).
   std::string cmd;
