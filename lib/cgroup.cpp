@@ -41,7 +41,8 @@ std::string own_cgroup_dir() {
   while (std::getline(self, line)) {
     if (line.compare(0, 3, "0::") != 0) continue;
     std::string path = line.substr(3);
-    if (mount_root != "/" && path.compare(0, mount_root.size(), mount_root) == 0)
+    if (mount_root != "/" && path.compare(0, mount_root.size(), mount_root) == 0 &&
+        (path.size() == mount_root.size() || path[mount_root.size()] == '/'))
       path.erase(0, mount_root.size());
     if (path == "/") path.clear();
     return mount_point + path;
@@ -98,6 +99,10 @@ std::atomic<bool> g_unavailable{false};
 std::atomic<unsigned> g_counter{0};
 
 }  // namespace
+
+void Cgroup::disable() noexcept {
+  g_unavailable = true;
+}
 
 std::string Cgroup::base_dir() {
   return base().dir;

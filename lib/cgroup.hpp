@@ -17,6 +17,8 @@ public:
   static constexpr const char* kGuardedSuffix = "-d";
   /// Where this process makes its children's cgroups; empty when nowhere.
   static std::string base_dir();
+  /// No more cgroups in this process (one could be made but not joined).
+  static void disable() noexcept;
   Cgroup(const Cgroup&) = delete;
   Cgroup& operator=(const Cgroup&) = delete;
   /// Removes the cgroup. Processes still in it are moved back to this process's cgroup

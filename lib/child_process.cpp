@@ -389,16 +389,29 @@ int ChildProcess::launch(const SpawnPlan& plan,
                           plan.die_with_parent,
                           cgroup_ ? cgroup_->procs_fd() : -1};
   watch_ = std::make_unique<detail::ProcessWatch>();
-  const int err = watch_->start(
-      loop_, what, this,
-      [](void* owner, int64_t status, int term_signal, int error) {
-        static_cast<ChildProcess*>(owner)->on_exit(status, term_signal, error);
-      },
-      [](void* owner) {
-        auto* self = static_cast<ChildProcess*>(owner);
-        --self->open_handles_;
-        self->release_if_done();
-      });
+  auto start = [&] {
+    return watch_->start(
+        loop_, what, this,
+        [](void* owner, int64_t status, int term_signal, int error) {
+          static_cast<ChildProcess*>(owner)->on_exit(status, term_signal, error);
+        },
+        [](void* owner) {
+          auto* self = static_cast<ChildProcess*>(owner);
+          --self->open_handles_;
+          self->release_if_done();
+        });
+  };
+  int err = start();
+  if (err == detail::kCgroupJoinRefused) {
+    // The cgroup could be made but not joined (a threaded cgroup, a security policy):
+    // process groups from now on, starting with this child.
+    detail::Cgroup::disable();
+    cgroup_.reset();
+    tree_ = TreeMechanism::process_group;
+    what.new_group = true;
+    what.cgroup_procs = -1;
+    err = start();
+  }
   if (cgroup_) cgroup_->close_procs();
   if (err != 0) {
     cgroup_.reset();
@@ -521,8 +534,8 @@ void ChildProcess::on_exit(int64_t status, int term_signal, int error) {
   // Another reaper took the child and the kernel kept no status for us (before 6.15):
   // exit and close must still come.
   if (error != 0) report_error(Error{uv_error(error), "waitid", {}, {}, {}});
-  stop_cb_.reset();
-  if (async_used_) close_handle(reinterpret_cast<uv_handle_t*>(&async_));
+  // With kill_tree, cancellation still has a tree to reach until CloseEvent.
+  if (tree_ == TreeMechanism::none) release_stop();
   // The child's last messages, and the disconnect its exit caused, come before exit.
   if (channel_) detail::ChannelAccess::drain(*channel_);
   // As Node: nothing written to stdin now can reach the child.
@@ -533,14 +546,28 @@ void ChildProcess::on_exit(int64_t status, int term_signal, int error) {
   }
   const bool pipes_open = closes_got_ + 1 < closes_needed_;
   if (close_timeout_.count() > 0 && pipes_open) {
-    start_timer(TimerMode::close_wait, close_timeout_);
-  } else if (!(pipes_open && tree_ != TreeMechanism::none &&
-               (timer_mode_ == TimerMode::timeout || timer_mode_ == TimerMode::force_kill))) {
-    // With kill_tree a timeout (or the SIGKILL after it) still has a tree to reach
-    // while descendants hold the pipes; otherwise nothing is left to time.
-    close_timer();
+    if (!close_wait_used_) {
+      uv_timer_init(loop_, &close_wait_timer_);
+      close_wait_timer_.data = this;
+      close_wait_used_ = true;
+      ++open_handles_;
+      if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&close_wait_timer_));
+    }
+    uv_update_time(loop_);
+    uv_timer_start(
+        &close_wait_timer_,
+        [](uv_timer_t* t) { static_cast<ChildProcess*>(t->data)->on_close_wait(); },
+        static_cast<uint64_t>(close_timeout_.count()), 0);
   }
+  // With kill_tree a timeout (or the SIGKILL after a terminate()) still has a tree to
+  // reach while descendants hold the pipes; otherwise nothing is left to time.
+  if (!(pipes_open && tree_ != TreeMechanism::none)) stop_timer();
   maybe_close();
+}
+
+void ChildProcess::release_stop() noexcept {
+  stop_cb_.reset();
+  if (async_used_) close_handle(reinterpret_cast<uv_handle_t*>(&async_));
 }
 
 bool ChildProcess::can_signal() const noexcept {
@@ -564,9 +591,19 @@ void ChildProcess::start_timer(TimerMode mode, std::chrono::milliseconds delay) 
       static_cast<uint64_t>(delay.count()), 0);
 }
 
-void ChildProcess::close_timer() {
+void ChildProcess::stop_timer() noexcept {
   timer_mode_ = TimerMode::none;
-  if (timer_used_) close_handle(reinterpret_cast<uv_handle_t*>(&timer_));
+  if (timer_used_) uv_timer_stop(&timer_);
+}
+
+void ChildProcess::on_close_wait() {
+  // A grandchild still holds the pipes: stop waiting for it. What was read so far has
+  // been delivered; each stream's close now completes the close count.
+  auto keep = shared_from_this();
+  for (auto& s : stdio_) {
+    if (s && !s->closed() && s->readable()) s->destroy();
+  }
+  if (channel_) detail::ChannelAccess::destroy(*channel_);
 }
 
 void ChildProcess::on_timer() {
@@ -578,17 +615,6 @@ void ChildProcess::on_timer() {
     case TimerMode::force_kill:
       if (can_signal()) kill(SIGKILL);
       break;
-    case TimerMode::close_wait: {
-      // A grandchild still holds the pipes: stop waiting for it. What was read so far
-      // has been delivered; each stream's close now completes the close count.
-      auto keep = shared_from_this();
-      close_timer();
-      for (auto& s : stdio_) {
-        if (s && !s->closed() && s->readable()) s->destroy();
-      }
-      if (channel_) detail::ChannelAccess::destroy(*channel_);
-      break;
-    }
     case TimerMode::none:
       break;
   }
@@ -673,12 +699,18 @@ void ChildProcess::report_error(const Error& error) {
 
 void ChildProcess::maybe_close() {
   if (++closes_got_ != closes_needed_) return;
+  // A SIGKILL that terminate() scheduled cannot reach the tree after CloseEvent: what
+  // is left of it (descendants holding no pipe) gets it now.
+  if (timer_mode_ == TimerMode::force_kill && tree_ != TreeMechanism::none) kill(SIGKILL);
   close_emitted_ = true;
-  close_timer();
+  stop_timer();
+  if (timer_used_) close_handle(reinterpret_cast<uv_handle_t*>(&timer_));
+  if (close_wait_used_) close_handle(reinterpret_cast<uv_handle_t*>(&close_wait_timer_));
+  release_stop();
+  if (guarded_ && tree_ == TreeMechanism::process_group) detail::guardian_forget_group(*pid_);
   // The child is reaped only now: until here its pid, and the group it leads, could
   // not be reused by another process.
   if (watch_ && watch_->close()) ++open_handles_;
-  if (guarded_ && tree_ == TreeMechanism::process_group) detail::guardian_forget_group(*pid_);
   cgroup_.reset();
   emit(CloseEvent{exit_code_, signal_code_});
   release_if_done();
@@ -688,6 +720,7 @@ void ChildProcess::ref() noexcept {
   refed_ = true;
   if (watch_) watch_->ref();
   if (timer_used_) uv_ref(reinterpret_cast<uv_handle_t*>(&timer_));
+  if (close_wait_used_) uv_ref(reinterpret_cast<uv_handle_t*>(&close_wait_timer_));
   for (auto& s : stdio_) {
     if (s) s->ref();
   }
@@ -698,6 +731,7 @@ void ChildProcess::unref() noexcept {
   refed_ = false;
   if (watch_) watch_->unref();
   if (timer_used_) uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+  if (close_wait_used_) uv_unref(reinterpret_cast<uv_handle_t*>(&close_wait_timer_));
   for (auto& s : stdio_) {
     if (s) s->unref();
   }

@@ -17,18 +17,19 @@ namespace childproc::detail {
 namespace {
 
 // $1: the cgroup directory childproc makes cgroups in (may be empty), $2: this pid.
-// Registered groups arrive as "+ PGID" and leave as "- PGID" on fd 0; EOF means the
+// Registered groups arrive as "+ PGID" and leave as "- PGID" on fd 0 (a variable per
+// group, so each message costs the same however many are registered); EOF means the
 // host is gone. Signals a terminal or a group kill could send are ignored.
 constexpr const char* kScript = R"SH((
 trap '' HUP INT QUIT TERM PIPE
-groups=
+ids=
 while read -r op g; do
   case $op in
-    +) groups="$groups $g" ;;
-    -) rest=; for x in $groups; do [ "$x" = "$g" ] || rest="$rest $x"; done; groups=$rest ;;
+    +) eval "[ -n \"\${g_$g-}\" ]" || ids="$ids $g"; eval "g_$g=1" ;;
+    -) unset "g_$g" ;;
   esac
 done
-for x in $groups; do kill -s KILL -- "-$x"; done
+for x in $ids; do eval "[ -n \"\${g_$x-}\" ]" && kill -s KILL -- "-$x" && unset "g_$x"; done
 for d in "$1"/childproc-"$2"-*-d; do [ -d "$d" ] && echo 1 > "$d/cgroup.kill"; done
 ) 0<&3 3<&- >/dev/null 2>&1 &)SH";
 
@@ -44,6 +45,8 @@ int start() {
   posix_spawn_file_actions_adddup2(&fa, p[0], 3);
   for (int fd = 0; fd < 3; ++fd)
     posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", O_RDWR, 0);
+  // It may outlive us for a moment only, but must not hold a socket of ours meanwhile.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 4);
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
@@ -68,16 +71,31 @@ int start() {
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
-  // A guardian that stopped reading must never block the loop: messages are dropped.
+  // A guardian slow to read must never block a loop: what the pipe has no room for
+  // waits in `g_pending` for the next message.
   ::fcntl(p[1], F_SETFL, O_NONBLOCK);
   return p[1];
 }
+
+std::mutex g_mutex;     // loops on several threads may register groups
+std::string g_pending;  // messages not written yet, in order: none is ever dropped
 
 void send(char op, int pgid) noexcept {
   if (g_fd < 0) return;
   char line[32];
   const int n = std::snprintf(line, sizeof line, "%c %d\n", op, pgid);
-  (void)::write(g_fd, line, static_cast<std::size_t>(n));
+  std::lock_guard<std::mutex> lock(g_mutex);
+  try {
+    g_pending.append(line, static_cast<std::size_t>(n));
+  } catch (...) {
+    return;
+  }
+  while (!g_pending.empty()) {
+    const ssize_t w = ::write(g_fd, g_pending.data(), g_pending.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    g_pending.erase(0, static_cast<std::size_t>(w));
+  }
 }
 
 }  // namespace

@@ -69,12 +69,14 @@ CHILD_SIDE long arg(T* p) noexcept {
 
 struct ChildArgs {
   const LaunchPlan* plan;
+  char* const* envp;  // the plan's, or this process's, taken before the clone
   int slots;
   int* source;     // per slot: the fd to dup2 onto it, -1 for none
   char* path_buf;  // room for the longest PATH entry + '/' + file + NUL
   char** sh_argv;  // room for "/bin/sh", the path, argv[1...], null (ENOEXEC)
   long parent_pid;
-  volatile int err;  // set by the child when it fails before exec
+  volatile int err;           // set by the child when it fails before exec
+  volatile bool cgroup_step;  // ... and whether joining the cgroup was what failed
 };
 
 [[noreturn]] CHILD_SIDE void child_fail(ChildArgs* a, int err) noexcept {
@@ -85,7 +87,7 @@ struct ChildArgs {
 
 // execve, and for a file the kernel cannot run (ENOEXEC) /bin/sh with it, as execvp.
 CHILD_SIDE int try_exec(ChildArgs* a, const char* path) noexcept {
-  char* const* envp = a->plan->envp != nullptr ? a->plan->envp : environ;
+  char* const* envp = a->envp;
   sys(SYS_execve, arg(path), arg(a->plan->argv), arg(envp));
   if (errno != ENOEXEC) return errno;
   a->sh_argv[0] = const_cast<char*>("/bin/sh");
@@ -203,7 +205,8 @@ CHILD_SIDE int plumb(ChildArgs* a) noexcept {
       const long fl = sys(SYS_fcntl, i, F_GETFL);
       if (fl >= 0 && (fl & O_NONBLOCK) != 0) sys(SYS_fcntl, i, F_SETFL, fl & ~O_NONBLOCK);
     }
-    if (opened >= 0) sys(SYS_close, opened);
+    // /dev/null may have landed on the slot itself (the parent had that fd closed).
+    if (opened >= 0 && opened != i) sys(SYS_close, opened);
   }
   return 0;
 }
@@ -219,8 +222,10 @@ CHILD_SIDE int child_main(void* p) {
     if (sys(SYS_setpgid, 0, 0) != 0) child_fail(a, errno);
   }
   // Before the ids change: an unprivileged child could not move itself any more.
-  if (plan.cgroup_procs >= 0 && sys(SYS_write, plan.cgroup_procs, arg("0"), 1) != 1)
+  if (plan.cgroup_procs >= 0 && sys(SYS_write, plan.cgroup_procs, arg("0"), 1) != 1) {
+    a->cgroup_step = true;
     child_fail(a, errno);
+  }
   if (int err = plumb(a); err != 0) child_fail(a, err);
   if (plan.cwd != nullptr && sys(SYS_chdir, arg(plan.cwd)) != 0) child_fail(a, errno);
   if (int err = set_ids(plan); err != 0) child_fail(a, err);
@@ -286,12 +291,19 @@ long own_peak_rss_kib() noexcept {
 
 bool clone_launcher_available() noexcept {
   static const bool available = [] {
+#if !(defined(__x86_64__) || defined(__aarch64__) || defined(__i386__) || defined(__arm__) || \
+      defined(__riscv))
+    return false;  // reset_signals() knows these kernels' sigaction layout only
+#endif
     const char* choice = std::getenv("CHILDPROC_LAUNCHER");
     if (choice != nullptr && std::string_view(choice) == "uv") return false;
     const long fd = sys(SYS_pidfd_open, ::getpid(), 0);
-    if (fd < 0) return false;  // no pidfds: no CLONE_PIDFD either (both came in 5.2-5.3)
+    if (fd < 0) return false;  // no pidfds (before 5.3)
+    // We are not our own child: ECHILD where waitid knows P_PIDFD (5.4+), else EINVAL.
+    siginfo_t info{};
+    const int r = pidfd_wait(static_cast<int>(fd), WEXITED | WNOHANG, &info, nullptr);
     ::close(static_cast<int>(fd));
-    return true;
+    return r == -ECHILD;
   }();
   return available;
 }
@@ -309,7 +321,15 @@ int ProcessWatch::start_clone(uv_loop_t* loop, const LaunchPlan& plan) {
   std::unique_ptr<char[]> path_buf(new char[path_room]);
   std::unique_ptr<char*[]> sh_argv(new char*[argc + 2]);
   const long parent_pid = plan.die_with_parent ? ::getpid() : 0;
-  ChildArgs args{&plan, n, source.get(), path_buf.get(), sh_argv.get(), parent_pid, 0};
+  ChildArgs args{&plan,
+                 plan.envp != nullptr ? plan.envp : environ,
+                 n,
+                 source.get(),
+                 path_buf.get(),
+                 sh_argv.get(),
+                 parent_pid,
+                 0,
+                 false};
 
   int pidfd = -1;
   int pid;
@@ -328,17 +348,32 @@ int ProcessWatch::start_clone(uv_loop_t* loop, const LaunchPlan& plan) {
     siginfo_t info{};
     pidfd_wait(pidfd, WEXITED, &info, nullptr);
     ::close(pidfd);
-    return -args.err;
+    return args.cgroup_step ? kCgroupJoinRefused : -args.err;
   }
   use_pidfd_ = true;
   pid_ = pid;
   pidfd_ = pidfd;
-  uv_poll_init(loop, &poll_, pidfd_);
-  poll_.data = this;
-  handle_open_ = true;
-  uv_poll_start(&poll_, UV_READABLE,
-                [](uv_poll_t* h, int, int) { static_cast<ProcessWatch*>(h->data)->on_pidfd(); });
-  return 0;
+  int err = uv_poll_init(loop, &poll_, pidfd_);
+  if (err == 0) {
+    poll_.data = this;
+    handle_open_ = true;
+    err = uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* h, int, int) {
+      static_cast<ProcessWatch*>(h->data)->on_pidfd();
+    });
+  }
+  if (err != 0) {
+    // No way to watch it (ENOSPC: epoll's watch limit, ENOMEM): it must not run on
+    // unwatched. It has not exec'd anything we report as started.
+    sys(SYS_pidfd_send_signal, pidfd_, SIGKILL, 0, 0);
+    siginfo_t info{};
+    pidfd_wait(pidfd_, WEXITED, &info, nullptr);
+    exited_ = reaped_ = true;
+    if (!handle_open_) {
+      ::close(pidfd_);
+      pidfd_ = -1;
+    }
+  }
+  return err;
 }
 
 void ProcessWatch::on_pidfd() {
@@ -348,8 +383,8 @@ void ProcessWatch::on_pidfd() {
   rusage ru{};
   int err = pidfd_wait(pidfd_, WEXITED | WNOHANG | WNOWAIT, &info, &ru);
   if (err == 0 && info.si_pid == 0) return;  // not exited after all
-  uv_poll_stop(&poll_);
   if (err == 0) {
+    uv_poll_stop(&poll_);
     usage_ = ru;
     if (info.si_code == CLD_EXITED) {
       report_exit(info.si_status, 0, 0);
@@ -363,7 +398,9 @@ void ProcessWatch::on_pidfd() {
   reaped_ = true;
   PidfdInfo pi{};
   pi.mask = kPidfdInfoExit;
-  if (::ioctl(pidfd_, kPidfdGetInfo, &pi) == 0 && (pi.mask & kPidfdInfoExit) != 0) {
+  const bool has_info = ::ioctl(pidfd_, kPidfdGetInfo, &pi) == 0;
+  if (has_info && (pi.mask & kPidfdInfoExit) != 0) {
+    uv_poll_stop(&poll_);
     const int status = pi.exit_code;
     if (WIFEXITED(status)) {
       report_exit(WEXITSTATUS(status), 0, 0);
@@ -372,6 +409,13 @@ void ProcessWatch::on_pidfd() {
     }
     return;
   }
+  // The other reaper may be between taking the zombie and the kernel storing its
+  // status (microseconds): the pidfd stays readable, so look again on the next loop
+  // iterations, for at most 50 ms (6.13 and 6.14 have the ioctl but never store it).
+  const uint64_t now = uv_now(poll_.loop) + 1;
+  if (stolen_since_ == 0) stolen_since_ = now;
+  if (has_info && now - stolen_since_ < 50) return;
+  uv_poll_stop(&poll_);
   report_exit(err, 0, err);
 }
 

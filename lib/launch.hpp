@@ -33,9 +33,14 @@ struct LaunchPlan {
   int cgroup_procs = -1;         // cgroup.procs of the child's own cgroup: joined before exec
 };
 
-/// True when the clone launcher is usable: the kernel has CLONE_PIDFD (5.2+) and
-/// CHILDPROC_LAUNCHER is not "uv" (read once).
+/// True when the clone launcher is usable: the kernel has CLONE_PIDFD and
+/// waitid(P_PIDFD) (5.4+), the architecture's signal ABI is one the child side knows,
+/// and CHILDPROC_LAUNCHER is not "uv" (read once).
 bool clone_launcher_available() noexcept;
+
+/// start()'s answer when the child could not join `cgroup_procs` (a threaded cgroup, a
+/// policy): not an errno, so the caller can start it again without the cgroup.
+constexpr int kCgroupJoinRefused = -100000;
 
 /// This process's peak resident set (VmHWM) in KiB; LONG_MAX when unknown.
 long own_peak_rss_kib() noexcept;
@@ -90,6 +95,7 @@ private:
   bool handle_open_ = false;
   bool exited_ = false;
   bool reaped_ = false;
+  uint64_t stolen_since_ = 0;  // loop time (+1) when another reaper was first seen
   int pid_ = 0;
   int pidfd_ = -1;
   std::optional<rusage> usage_;

@@ -155,11 +155,13 @@ private:
   void attach_channel(int fd);
   void on_exit(int64_t status, int term_signal, int error);
   bool can_signal() const noexcept;
-  enum class TimerMode { none, timeout, force_kill, close_wait };
+  enum class TimerMode { none, timeout, force_kill };
   void on_timeout();
   void on_timer();
   void start_timer(TimerMode mode, std::chrono::milliseconds delay);
-  void close_timer();
+  void stop_timer() noexcept;
+  void on_close_wait();
+  void release_stop() noexcept;
   void on_abort();
   void report_error(const Error& error);
   Channel& need_channel(const char* what) const;
@@ -173,9 +175,11 @@ private:
   TreeMechanism tree_ = TreeMechanism::none;
   bool guarded_ = false;  // the guardian kills the tree if this process dies
   uv_timer_t defer_{};
-  uv_timer_t timer_{};
+  uv_timer_t timer_{};             // timeout, then force_kill_after
+  uv_timer_t close_wait_timer_{};  // close_timeout, from the exit on
   uv_async_t async_{};
   bool timer_used_ = false;
+  bool close_wait_used_ = false;
   TimerMode timer_mode_ = TimerMode::none;
   std::chrono::milliseconds force_kill_after_{0};
   std::chrono::milliseconds close_timeout_{0};
