@@ -560,8 +560,9 @@ void ChildProcess::on_exit(int64_t status, int term_signal, int error) {
         static_cast<uint64_t>(close_timeout_.count()), 0);
   }
   // With kill_tree a timeout (or the SIGKILL after a terminate()) still has a tree to
-  // reach while descendants hold the pipes; otherwise nothing is left to time.
-  if (!(pipes_open && tree_ != TreeMechanism::none)) stop_timer();
+  // reach until CloseEvent (maybe_close() settles a pending SIGKILL); otherwise
+  // nothing is left to time.
+  if (tree_ == TreeMechanism::none) stop_timer();
   maybe_close();
 }
 

@@ -119,7 +119,7 @@ TEST_CASE_METHOD(LoopFixture,
   for_each_mechanism([&](bool forced_group) {
     INFO((forced_group ? "process group" : "best mechanism"));
     childproc::ExecOptions o;
-    o.timeout = 1s;  // an upper bound on the shell starting its two children
+    o.timeout = 2s;  // an upper bound on the shell starting its two children
     o.kill_tree = true;
     std::string got;
     ExecError error;
@@ -145,7 +145,7 @@ TEST_CASE_METHOD(LoopFixture,
   for_each_mechanism([&](bool forced_group) {
     INFO((forced_group ? "process group" : "best mechanism"));
     childproc::ExecOptions o;
-    o.timeout = 300ms;
+    o.timeout = 1s;  // an upper bound on the shell's exit; the timeout must come after it
     o.kill_tree = true;
     std::string got;
     ExecError error;
@@ -336,27 +336,98 @@ const Mode die_parent_mode("die-parent", [](const std::vector<std::string>& args
 }  // namespace
 
 TEST_CASE_METHOD(LoopFixture, "die_with_parent: a SIGKILLed parent's children die", "[tree][die]") {
-  for (const char* how : {"plain", "tree"}) {
-    INFO(how);
-    auto parent = childproc::spawn(loop(), self_exe(), {"--mode", "die-parent", how});
-    track(parent);
-    std::string out;
-    parent->std_out()->on<childproc::DataEvent>([&](const childproc::DataEvent& e) {
-      out.append(e.chunk);
-      if (pids_in(out).size() == 3) parent->kill(SIGKILL);
-    });
-    run();
-    const auto pids = pids_in(out);
-    REQUIRE(pids.size() == 3);  // the direct child, the shell, the shell's background child
-    if (std::string(how) == "tree") {
-      check_all_dead(pids);
-    } else {
-      check_all_dead({pids[0], pids[1]});
-      // Without kill_tree only the children themselves die: the shell's background child
-      // was never the parent's child.
-      CHECK_FALSE(process_dead(pids[2]));
-      ::kill(pids[2], SIGKILL);
-      check_all_dead({pids[2]});
+  for_each_mechanism([&](bool forced_group) {
+    for (const char* how : {"plain", "tree"}) {
+      INFO(how << (forced_group ? ", process group" : ", best mechanism"));
+      auto parent = childproc::spawn(loop(), self_exe(), {"--mode", "die-parent", how});
+      track(parent);
+      std::string out;
+      parent->std_out()->on<childproc::DataEvent>([&](const childproc::DataEvent& e) {
+        out.append(e.chunk);
+        if (pids_in(out).size() == 3) parent->kill(SIGKILL);
+      });
+      run();
+      const auto pids = pids_in(out);
+      REQUIRE(pids.size() == 3);  // the direct child, the shell, the shell's background child
+      if (std::string(how) == "tree") {
+        check_all_dead(pids);
+      } else {
+        check_all_dead({pids[0], pids[1]});
+        // Without kill_tree only the children themselves die: the shell's background child
+        // was never the parent's child.
+        CHECK_FALSE(process_dead(pids[2]));
+        ::kill(pids[2], SIGKILL);
+        check_all_dead({pids[2]});
+      }
     }
-  }
+  });
+}
+
+TEST_CASE_METHOD(LoopFixture,
+                 "kill_tree with close_timeout: the timeout still fires while a "
+                 "background child holds the pipes",
+                 "[tree]") {
+  for_each_mechanism([&](bool forced_group) {
+    INFO((forced_group ? "process group" : "best mechanism"));
+    childproc::ExecOptions o;
+    o.timeout = 1s;
+    o.close_timeout = 20s;  // would end the wait only long after the timeout
+    o.kill_tree = true;
+    ExecError error;
+    std::string got;
+    track(childproc::exec(loop(), kHelper + " sleep 30000 & echo $!", o,
+                          [&](const ExecError& e, std::string out, std::string) {
+                            error = e;
+                            got = out;
+                          }));
+    run(15s);
+    CHECK(error.code == childproc::errc::timed_out);
+    check_all_dead(pids_in(got));
+  });
+}
+
+TEST_CASE_METHOD(LoopFixture,
+                 "kill_tree: terminate() after the timeout fired still escalates "
+                 "to SIGKILL for a descendant that ignores SIGTERM",
+                 "[tree]") {
+  for_each_mechanism([&](bool forced_group) {
+    INFO((forced_group ? "process group" : "best mechanism"));
+    childproc::SpawnOptions o;
+    o.kill_tree = true;
+    o.shell = true;
+    o.timeout = 500ms;  // fires once the shell waits; SIGTERM ends the shell only
+    auto child = childproc::spawn(loop(), kHelper + " term-proof 30000 keep & wait", {}, o);
+    track(child);
+    std::string out;
+    child->std_out()->on<childproc::DataEvent>(
+        [&](const childproc::DataEvent& e) { out.append(e.chunk); });
+    child->on<ExitEvent>([&](const ExitEvent&) { child->terminate(200ms); });
+    run(15s);
+    CHECK(child->timed_out());
+    check_all_dead(pids_in(out));
+  });
+}
+
+TEST_CASE_METHOD(LoopFixture,
+                 "kill_tree: a SIGKILL escalation still pending at CloseEvent "
+                 "reaches descendants that hold no pipe",
+                 "[tree]") {
+  for_each_mechanism([&](bool forced_group) {
+    INFO((forced_group ? "process group" : "best mechanism"));
+    childproc::SpawnOptions o;
+    o.kill_tree = true;
+    o.shell = true;
+    auto child = childproc::spawn(loop(), kHelper + " term-proof 30000 drop & wait", {}, o);
+    track(child);
+    std::string out;
+    child->std_out()->on<childproc::DataEvent>([&](const childproc::DataEvent& e) {
+      out.append(e.chunk);
+      // The descendant ignores SIGTERM and holds no pipe now: the shell dies of the
+      // SIGTERM, CloseEvent comes at once, long before the SIGKILL is due.
+      if (!pids_in(out).empty()) child->terminate(20s);
+    });
+    run(15s);
+    REQUIRE(pids_in(out).size() == 1);
+    check_all_dead(pids_in(out));
+  });
 }

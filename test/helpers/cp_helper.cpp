@@ -112,6 +112,8 @@ int usage() {
             "  escape MS           fork a grandchild that calls setsid() (leaving this\n"
             "                      process group), prints its pid and holds stdout for\n"
             "                      MS; wait until it printed, exit 0\n"
+            "  term-proof MS keep|drop  ignore SIGTERM, print its pid; with drop, then put\n"
+            "                      /dev/null on fds 0-2 (holding no pipe); sleep MS\n"
             "  burn MS             spin until MS ms of CPU time are used, exit 0\n"
             "  touch MIB           allocate MIB MiB, write every page, exit 0\n");
   return 2;
@@ -353,6 +355,19 @@ int main(int argc, char** argv) {
     char c;
     while (::read(ready[0], &c, 1) < 0 && errno == EINTR) {
     }
+    return 0;
+  }
+
+  if (cmd == "term-proof" && argc == 4) {
+    ::signal(SIGTERM, SIG_IGN);
+    write_str(1, std::to_string(::getpid()) + "\n");
+    if (std::string_view(argv[3]) == "drop") {
+      const int null = ::open("/dev/null", O_RDWR);
+      for (int fd = 0; fd < 3; ++fd)
+        ::dup2(null, fd);
+      if (null > 2) ::close(null);
+    }
+    sleep_ms(std::atol(argv[2]));
     return 0;
   }
 
