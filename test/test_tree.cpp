@@ -46,7 +46,7 @@ int own_cgroups() {
   std::string dev, dir, type, line;
   std::string root;
   while (mounts >> dev >> dir >> type && std::getline(mounts, line)) {
-    if (type == "cgroup2") root = dir;
+    if (type == "cgroup2" && root.empty()) root = dir;  // the first, as the library
   }
   std::ifstream self("/proc/self/cgroup");
   std::string base;
