@@ -546,18 +546,8 @@ void ChildProcess::on_exit(int64_t status, int term_signal, int error) {
   }
   const bool pipes_open = closes_got_ + 1 < closes_needed_;
   if (close_timeout_.count() > 0 && pipes_open) {
-    if (!close_wait_used_) {
-      uv_timer_init(loop_, &close_wait_timer_);
-      close_wait_timer_.data = this;
-      close_wait_used_ = true;
-      ++open_handles_;
-      if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&close_wait_timer_));
-    }
-    uv_update_time(loop_);
-    uv_timer_start(
-        &close_wait_timer_,
-        [](uv_timer_t* t) { static_cast<ChildProcess*>(t->data)->on_close_wait(); },
-        static_cast<uint64_t>(close_timeout_.count()), 0);
+    arm_timer(close_wait_timer_, close_wait_used_, close_timeout_,
+              [](uv_timer_t* t) { static_cast<ChildProcess*>(t->data)->on_close_wait(); });
   }
   // With kill_tree a timeout (or the SIGKILL after a terminate()) still has a tree to
   // reach until CloseEvent (maybe_close() settles a pending SIGKILL); otherwise
@@ -576,20 +566,24 @@ bool ChildProcess::can_signal() const noexcept {
   return tree_ != TreeMechanism::none ? !close_emitted_ : !exited_;
 }
 
-void ChildProcess::start_timer(TimerMode mode, std::chrono::milliseconds delay) {
-  if (!timer_used_) {
-    uv_timer_init(loop_, &timer_);
-    timer_.data = this;
-    timer_used_ = true;
+void ChildProcess::arm_timer(uv_timer_t& timer, bool& used, std::chrono::milliseconds delay,
+                             uv_timer_cb cb) {
+  if (!used) {
+    uv_timer_init(loop_, &timer);
+    timer.data = this;
+    used = true;
     ++open_handles_;
-    if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+    if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&timer));
   }
-  timer_mode_ = mode;
   // The loop's cached time may be stale after a long callback: measure from now.
   uv_update_time(loop_);
-  uv_timer_start(
-      &timer_, [](uv_timer_t* t) { static_cast<ChildProcess*>(t->data)->on_timer(); },
-      static_cast<uint64_t>(delay.count()), 0);
+  uv_timer_start(&timer, cb, static_cast<uint64_t>(delay.count()), 0);
+}
+
+void ChildProcess::start_timer(TimerMode mode, std::chrono::milliseconds delay) {
+  timer_mode_ = mode;
+  arm_timer(timer_, timer_used_, delay,
+            [](uv_timer_t* t) { static_cast<ChildProcess*>(t->data)->on_timer(); });
 }
 
 void ChildProcess::stop_timer() noexcept {

@@ -158,6 +158,7 @@ private:
   enum class TimerMode { none, timeout, force_kill };
   void on_timeout();
   void on_timer();
+  void arm_timer(uv_timer_t& timer, bool& used, std::chrono::milliseconds delay, uv_timer_cb cb);
   void start_timer(TimerMode mode, std::chrono::milliseconds delay);
   void stop_timer() noexcept;
   void on_close_wait();
