@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 using namespace cptest;
@@ -69,6 +70,22 @@ void for_each_mechanism(Body body) {
     body(forced_group);
     ::unsetenv("CHILDPROC_KILL_TREE");
   }
+}
+
+// Runs `command` through /bin/sh with kill_tree (and `o`'s other options), tracked, its
+// stdout appended to `out`; `on_out` runs after each chunk.
+std::shared_ptr<childproc::ChildProcess> spawn_tree(LoopFixture& f, const std::string& command,
+                                                    std::string& out,
+                                                    std::function<void()> on_out = {},
+                                                    childproc::SpawnOptions o = {}) {
+  o.kill_tree = true;
+  o.shell = true;
+  auto child = f.track(childproc::spawn(f.loop(), command, {}, o));
+  child->std_out()->on<childproc::DataEvent>([&out, on_out](const childproc::DataEvent& e) {
+    out.append(e.chunk);
+    if (on_out) on_out();
+  });
+  return child;
 }
 
 const std::string kShellTree = kHelper + " sleep 30000 & echo $!; " + kHelper +
@@ -246,14 +263,9 @@ TEST_CASE_METHOD(LoopFixture,
     INFO((forced_group ? "process group" : "best mechanism"));
     std::vector<pid_t> all;
     // terminate() (SIGTERM, then SIGKILL after 200 ms).
-    childproc::SpawnOptions so;
-    so.kill_tree = true;
-    so.shell = "/bin/sh";
-    auto t = childproc::spawn(loop(), kShellTree, {}, so);
-    track(t);
     std::string t_out;
-    t->std_out()->on<childproc::DataEvent>([&](const childproc::DataEvent& e) {
-      t_out.append(e.chunk);
+    std::shared_ptr<childproc::ChildProcess> t;
+    t = spawn_tree(*this, kShellTree, t_out, [&] {
       if (pids_in(t_out).size() == 2) t->terminate(200ms);
     });
 
@@ -271,32 +283,33 @@ TEST_CASE_METHOD(LoopFixture,
     // stop_token.
     std::stop_source stop;
     std::string c_pids;
-    auto c = childproc::spawn(loop(), kShellTree, {}, [&] {
-      childproc::SpawnOptions s;
-      s.kill_tree = true;
-      s.shell = true;
-      s.stop_token = stop.get_token();
-      return s;
-    }());
-    track(c);
+    childproc::SpawnOptions with_stop;
+    with_stop.stop_token = stop.get_token();
+    auto c = spawn_tree(
+        *this, kShellTree, c_pids,
+        [&] {
+          if (pids_in(c_pids).size() == 2) stop.request_stop();
+        },
+        with_stop);
     c->on<childproc::ErrorEvent>([](const childproc::ErrorEvent&) {});
-    c->std_out()->on<childproc::DataEvent>([&](const childproc::DataEvent& e) {
-      c_pids.append(e.chunk);
-      if (pids_in(c_pids).size() == 2) stop.request_stop();
-    });
 
-    // ChildGuard.
+    // ChildGuard: the listener holds the last guard, and drops it.
     std::string g_pids;
-    auto g = childproc::spawn(loop(), kShellTree, {}, so);
-    track(g);
-    auto guard = std::make_shared<childproc::ChildGuard>(g, 200ms);
-    g->std_out()->on<childproc::DataEvent>([&, guard](const childproc::DataEvent& e) mutable {
-      g_pids.append(e.chunk);
-      if (pids_in(g_pids).size() == 2) guard.reset();
-    });
-    guard.reset();  // the listener holds the last one
+    std::shared_ptr<childproc::ChildGuard> guard;
+    guard = std::make_shared<childproc::ChildGuard>(spawn_tree(*this, kShellTree, g_pids,
+                                                               [&] {
+                                                                 if (pids_in(g_pids).size() == 2)
+                                                                   guard.reset();
+                                                               }),
+                                                    200ms);
     run();
 
+    // Each tree had both background children when it was killed (m: the one before
+    // the output).
+    CHECK(pids_in(t_out).size() == 2);
+    CHECK(pids_in(m_out).size() == 1);
+    CHECK(pids_in(c_pids).size() == 2);
+    CHECK(pids_in(g_pids).size() == 2);
     for (const std::string* text : {&t_out, &m_out, &c_pids, &g_pids}) {
       auto pids = pids_in(*text);
       CHECK(pids.size() >= 1);
@@ -393,14 +406,9 @@ TEST_CASE_METHOD(LoopFixture,
   for_each_mechanism([&](bool forced_group) {
     INFO((forced_group ? "process group" : "best mechanism"));
     childproc::SpawnOptions o;
-    o.kill_tree = true;
-    o.shell = true;
     o.timeout = 500ms;  // fires once the shell waits; SIGTERM ends the shell only
-    auto child = childproc::spawn(loop(), kHelper + " term-proof 30000 keep & wait", {}, o);
-    track(child);
     std::string out;
-    child->std_out()->on<childproc::DataEvent>(
-        [&](const childproc::DataEvent& e) { out.append(e.chunk); });
+    auto child = spawn_tree(*this, kHelper + " term-proof 30000 keep & wait", out, {}, o);
     child->on<ExitEvent>([&](const ExitEvent&) { child->terminate(200ms); });
     run(15s);
     CHECK(child->timed_out());
@@ -414,14 +422,9 @@ TEST_CASE_METHOD(LoopFixture,
                  "[tree]") {
   for_each_mechanism([&](bool forced_group) {
     INFO((forced_group ? "process group" : "best mechanism"));
-    childproc::SpawnOptions o;
-    o.kill_tree = true;
-    o.shell = true;
-    auto child = childproc::spawn(loop(), kHelper + " term-proof 30000 drop & wait", {}, o);
-    track(child);
     std::string out;
-    child->std_out()->on<childproc::DataEvent>([&](const childproc::DataEvent& e) {
-      out.append(e.chunk);
+    std::shared_ptr<childproc::ChildProcess> child;
+    child = spawn_tree(*this, kHelper + " term-proof 30000 drop & wait", out, [&] {
       // The descendant ignores SIGTERM and holds no pipe now: the shell dies of the
       // SIGTERM, CloseEvent comes at once, long before the SIGKILL is due.
       if (!pids_in(out).empty()) child->terminate(20s);
