@@ -2,15 +2,58 @@
 
 #include <uv.h>
 
+#include <cstring>
 #include <string>
+#include <type_traits>
 
 namespace childproc {
 namespace {
 
+// uv_err_name() and uv_strerror() malloc a fresh "Unknown system error" string for
+// every code libuv has no name for (ECHILD, ...) and never free it; the _r forms fill
+// a buffer instead, and glibc names the rest.
+bool uv_knows(int err) {
+  char buf[64];
+  uv_err_name_r(err, buf, sizeof buf);
+  return std::strncmp(buf, "Unknown system error", 20) != 0;
+}
+
+// glibc's name for errno `e` ("ECHILD"), or null.
+const char* glibc_name(int e) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  return e > 0 ? ::strerrorname_np(e) : nullptr;
+#else
+  (void)e;
+  return nullptr;
+#endif
+}
+
+std::string errno_name(int err) {
+  char buf[64];
+  if (uv_knows(err)) return uv_err_name_r(err, buf, sizeof buf);
+  if (const char* name = glibc_name(-err)) return name;
+  return "Unknown system error " + std::to_string(err);
+}
+
+std::string errno_message(int err) {
+  char buf[256];
+  if (uv_knows(err)) return uv_strerror_r(err, buf, sizeof buf);
+  if (glibc_name(-err) != nullptr) {
+    // The GNU strerror_r returns its text (maybe a static one), the XSI one an int.
+    const auto text = ::strerror_r(-err, buf, sizeof buf);
+    if constexpr (std::is_same_v<decltype(text), const int>) {
+      return buf;
+    } else {
+      return text;
+    }
+  }
+  return "Unknown system error " + std::to_string(err);
+}
+
 class UvCategory final : public std::error_category {
 public:
   const char* name() const noexcept override { return "libuv"; }
-  std::string message(int ev) const override { return uv_strerror(ev); }
+  std::string message(int ev) const override { return errno_message(ev); }
   // libuv's codes are -errno on POSIX, so they map onto the generic category.
   std::error_condition default_error_condition(int ev) const noexcept override {
     return {-ev, std::generic_category()};
@@ -38,6 +81,8 @@ public:
         return "The message is not exactly one JSON value";
       case errc::malformed_message:
         return "Received a line that is not one JSON value";
+      case errc::message_too_large:
+        return "Received a message longer than max_message";
     }
     return "unknown childproc error";
   }
@@ -70,7 +115,7 @@ std::error_code make_error_code(errc e) noexcept {
 
 std::string code_name(const std::error_code& code) {
   if (!code) return {};
-  if (code.category() == uv_category()) return uv_err_name(code.value());
+  if (code.category() == uv_category()) return errno_name(code.value());
   if (code.category() == childproc_category()) {
     switch (static_cast<errc>(code.value())) {
       case errc::command_failed:
@@ -89,10 +134,12 @@ std::string code_name(const std::error_code& code) {
         return "ERR_INVALID_ARG_VALUE";
       case errc::malformed_message:
         return "ERR_IPC_MALFORMED_MESSAGE";  // childproc's own: a Node peer would crash
+      case errc::message_too_large:
+        return "ERR_IPC_MESSAGE_TOO_LARGE";  // childproc's own: Node has no limit
     }
   }
   if (code.category() == std::generic_category() || code.category() == std::system_category()) {
-    return uv_err_name(-code.value());
+    return errno_name(-code.value());
   }
   std::string name = code.category().name();
   name += ':';

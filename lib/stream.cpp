@@ -476,7 +476,7 @@ void Stream::fail(int err, const char* syscall) {
   if (closing_) return;
   write_error_reported_ = true;
   if (emit(ErrorEvent{Error{uv_error(err), syscall, {}, {}, {}}}) == 0) {
-    detail::report_unhandled(std::string(syscall) + " " + uv_err_name(err));
+    detail::report_unhandled(std::string(syscall) + " " + code_name(uv_error(err)));
   }
   start_close();
 }
