@@ -4,13 +4,18 @@
 #include <childproc/child_process.hpp>
 
 #include <functional>
+#include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 namespace childproc::detail {
 
 struct ChildAccess {
   /// Runs `fn` when the timeout fires, before the kill: exec and spawn_sync stop
-  /// reading there, as Node's exec does.
+  /// reading there, as Node's exec and spawnSync do. With it the timeout also runs
+  /// past the child's exit, until CloseEvent, so a grandchild holding the pipes
+  /// cannot stretch the call past it (then only `fn` runs: there is no one to kill).
   static void before_timeout_kill(ChildProcess& c, std::function<void()> fn) {
     c.before_timeout_kill_ = std::move(fn);
   }
@@ -20,5 +25,10 @@ struct ChildAccess {
     c.attachment_ = std::move(state);
   }
 };
+
+/// spawn()'s argument checks without a loop: throws as spawn() would, else returns
+/// what it would run (spawnfile, and spawnargs after argv[0]).
+std::pair<std::string, std::vector<std::string>> checked_command(
+    std::string_view file, const std::vector<std::string>& args, const SpawnOptions& options);
 
 }  // namespace childproc::detail

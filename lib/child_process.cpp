@@ -1,5 +1,7 @@
+#include "arguments.hpp"
 #include "cgroup.hpp"
 #include "channel_access.hpp"
+#include "child_access.hpp"
 #include "guardian.hpp"
 #include "launch.hpp"
 #include "stream_access.hpp"
@@ -51,6 +53,7 @@ struct SpawnPlan {
   std::chrono::milliseconds close_timeout{0};
   Signal kill_signal;
   std::stop_token stop_token;
+  std::size_t max_message = kDefaultMaxMessage;
 };
 
 struct SpawnAccess {
@@ -62,38 +65,10 @@ struct SpawnAccess {
 
 namespace {
 
-// Node's util.inspect of a string, enough for error messages: quoted, NUL shown.
-std::string inspect(std::string_view s) {
-  std::string out = "'";
-  for (char ch : s) {
-    if (ch == '\0') {
-      out += "\\x00";
-    } else if (ch == '\'') {
-      out += "\\'";
-    } else {
-      out += ch;
-    }
-  }
-  return out + "'";
-}
-
-void check_argument(std::string_view value, const std::string& name) {
-  if (value.find('\0') != std::string_view::npos) {
-    throw InvalidArgument("ERR_INVALID_ARG_VALUE", "The argument '" + name +
-                                                       "' must be a string without null bytes. "
-                                                       "Received " +
-                                                       inspect(value));
-  }
-}
-
-void check_property(std::string_view value, const std::string& name) {
-  if (value.find('\0') != std::string_view::npos) {
-    throw InvalidArgument("ERR_INVALID_ARG_VALUE", "The property '" + name +
-                                                       "' must be a string without null bytes. "
-                                                       "Received " +
-                                                       inspect(value));
-  }
-}
+using detail::check_argument;
+using detail::check_path;
+using detail::check_property;
+using detail::inspect;
 
 void check_duration(std::chrono::milliseconds d, const char* name) {
   if (d.count() < 0) throw OutOfRange(name, "an unsigned integer", std::to_string(d.count()));
@@ -108,7 +83,7 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
   check_argument(file, "file");
   for (std::size_t i = 0; i < args.size(); ++i)
     check_argument(args[i], "args[" + std::to_string(i) + "]");
-  if (options.cwd) check_property(*options.cwd, "options.cwd");
+  if (options.cwd) check_path(*options.cwd, "property", "options.cwd");
   if (options.argv0) check_property(*options.argv0, "options.argv0");
   check_duration(options.timeout, "timeout");
   check_duration(options.force_kill_after, "options.force_kill_after");
@@ -163,8 +138,13 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
         env.emplace_back(*e);
     }
     for (const auto& [name, value] : options.env ? *options.env : Env{}) {
-      check_property(name, "options.env[" + inspect(name) + "]");
-      check_property(value, "options.env[" + inspect(name) + "]");
+      // Node names the key raw; a NUL in it is shown escaped, since what() is a C
+      // string that would end there.
+      std::string key;
+      for (char ch : name)
+        key += ch == '\0' ? std::string("\\x00") : std::string(1, ch);
+      check_property(name, "options.env['" + key + "']");
+      check_property(value, "options.env['" + key + "']");
       if (name.find('=') != std::string::npos || name.empty()) {
         throw InvalidArgument("ERR_INVALID_ARG_VALUE",
                               "The property 'options.env' must not have an empty name or a name "
@@ -210,7 +190,8 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
       }
     }
   }
-  plan.cwd = options.cwd;
+  // As Node's spawn and exec: an empty cwd is no cwd (the parent's).
+  if (options.cwd && !options.cwd->empty()) plan.cwd = options.cwd;
   plan.detached = options.detached;
   plan.uid = options.uid;
   plan.gid = options.gid;
@@ -221,6 +202,7 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
   plan.close_timeout = options.close_timeout;
   plan.kill_signal = options.kill_signal;
   plan.stop_token = options.stop_token;
+  plan.max_message = options.max_message;
   return plan;
 }
 
@@ -462,6 +444,7 @@ void ChildProcess::attach(const SpawnPlan& plan, const std::vector<detail::PipeE
     if (e.parent < 0) continue;
     if (plan.stdio[i].kind() == Stdio::Kind::ipc) {
       attach_channel(e.parent);
+      if (channel_) channel_->set_max_message(plan.max_message);
       continue;
     }
     // uv_poll_init cannot fail for a fresh pipe; if it somehow did, the fd is
@@ -550,9 +533,11 @@ void ChildProcess::on_exit(int64_t status, int term_signal, int error) {
               [](uv_timer_t* t) { static_cast<ChildProcess*>(t->data)->on_close_wait(); });
   }
   // With kill_tree a timeout (or the SIGKILL after a terminate()) still has a tree to
-  // reach until CloseEvent (maybe_close() settles a pending SIGKILL); otherwise
-  // nothing is left to time.
-  if (tree_ == TreeMechanism::none) stop_timer();
+  // reach until CloseEvent (maybe_close() settles a pending SIGKILL). exec's and the
+  // sync variants' timeout bounds the whole call, as Node's: at expiry it stops
+  // waiting for a grandchild that holds the pipes. Otherwise nothing is left to time.
+  const bool bounds_close = timer_mode_ == TimerMode::timeout && before_timeout_kill_;
+  if (tree_ == TreeMechanism::none && !bounds_close) stop_timer();
   maybe_close();
 }
 
@@ -638,9 +623,9 @@ bool ChildProcess::kill_group(Signal signal) {
 }
 
 void ChildProcess::on_timeout() {
-  if (!can_signal()) return;
+  if (close_emitted_) return;
   if (before_timeout_kill_) before_timeout_kill_();
-  timed_out_ = terminate();
+  if (can_signal()) timed_out_ = terminate();
 }
 
 void ChildProcess::on_abort() {
@@ -813,6 +798,12 @@ std::shared_ptr<ChildProcess> spawn(uv_loop_t* loop, std::string_view file,
 std::shared_ptr<ChildProcess> spawn(std::string_view file, const std::vector<std::string>& args,
                                     const SpawnOptions& options) {
   return spawn(uv_default_loop(), file, args, options);
+}
+
+std::pair<std::string, std::vector<std::string>> detail::checked_command(
+    std::string_view file, const std::vector<std::string>& args, const SpawnOptions& options) {
+  SpawnPlan plan = plan_spawn(nullptr, file, args, options);
+  return {std::move(plan.file), std::vector<std::string>(plan.args.begin() + 1, plan.args.end())};
 }
 
 }  // namespace childproc

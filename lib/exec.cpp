@@ -1,3 +1,4 @@
+#include "arguments.hpp"
 #include "child_access.hpp"
 #include "collector.hpp"
 #include "exec_common.hpp"
@@ -26,6 +27,9 @@ struct ExecState {
   std::weak_ptr<ChildProcess> child;
   std::error_code overflow;
   std::string overflow_message;
+  // Node's exec reports `killed` once it decided to kill, even if the child had
+  // already exited and only a grandchild held the pipes.
+  bool kill_decided = false;
   Collector out;
   Collector err;
 
@@ -40,6 +44,7 @@ struct ExecState {
       overflow = make_error_code(errc::max_buffer_exceeded);
       overflow_message = std::string(which) + " maxBuffer length exceeded";
     }
+    kill_decided = true;
     if (auto c = child.lock()) {
       stop_reading(*c);
       c->terminate();
@@ -88,7 +93,6 @@ struct ExecState {
     ExecError e;
     e.exit_code = c.exit_code();
     e.signal = c.signal_code();
-    e.killed = c.killed();
     if (overflow) {
       e.code = overflow;
       ExecAccess::message(e) = overflow_message;
@@ -97,6 +101,8 @@ struct ExecState {
     } else if (c.exit_code() != 0 || c.signal_code()) {
       e.code = make_error_code(errc::command_failed);
     }
+    // A success stays one, as Node's null error, even if a kill had been decided.
+    e.killed = c.killed() || (kill_decided && e.code);
     if (e.code && e.message().empty()) {
       ExecAccess::message(e) = "Command failed: " + cmd + "\n" + std::string(err.view());
     }
@@ -117,7 +123,10 @@ std::shared_ptr<ChildProcess> run(uv_loop_t* loop, std::string_view file,
   ChildProcess* raw = child.get();
   ExecState* st = state.get();
   detail::ChildAccess::attach(*child, std::move(state));
-  detail::ChildAccess::before_timeout_kill(*child, [raw] { ExecState::stop_reading(*raw); });
+  detail::ChildAccess::before_timeout_kill(*child, [raw, st] {
+    st->kill_decided = true;
+    ExecState::stop_reading(*raw);
+  });
   child->on<ErrorEvent>([st, raw](const ErrorEvent& e) { st->on_error(*raw, e.error); });
   child->on<CloseEvent>([st, raw](const CloseEvent&) { st->on_close(*raw); });
   return child;
@@ -135,6 +144,7 @@ std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
     throw InvalidArgument("ERR_INVALID_ARG_VALUE",
                           "The argument 'file' cannot be empty. Received ''");
   }
+  detail::check_argument(command, "command");
   return run(loop, command, {}, options, true, std::string(command), std::move(callback));
 }
 

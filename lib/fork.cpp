@@ -1,5 +1,8 @@
+#include "arguments.hpp"
+
 #include <childproc/fork.hpp>
 
+#include <string>
 #include <variant>
 
 namespace childproc {
@@ -15,10 +18,11 @@ std::shared_ptr<ChildProcess> fork(uv_loop_t* loop, std::string_view module,
     throw InvalidArgument("ERR_INVALID_ARG_VALUE",
                           "The argument 'modulePath' cannot be empty. Received ''");
   }
-  if (options.exec_path.empty()) {
-    throw InvalidArgument("ERR_INVALID_ARG_VALUE",
-                          "The property 'options.exec_path' cannot be empty. Received ''");
-  }
+  // Node's names: the messages are Node's, word for word.
+  detail::check_path(module, "argument", "modulePath");
+  detail::check_property(options.exec_path, "options.execPath");
+  for (std::size_t i = 0; i < options.exec_argv.size(); ++i)
+    detail::check_property(options.exec_argv[i], "options.execArgv[" + std::to_string(i) + "]");
   SpawnOptions so = options;
   if (so.stdio.empty()) {
     const Stdio io = options.silent ? Stdio::pipe() : Stdio::inherit();
@@ -36,7 +40,8 @@ std::shared_ptr<ChildProcess> fork(uv_loop_t* loop, std::string_view module,
   std::vector<std::string> argv = options.exec_argv;
   argv.emplace_back(module);
   argv.insert(argv.end(), args.begin(), args.end());
-  return spawn(loop, options.exec_path, argv, so);
+  // As Node's `execPath || process.execPath`: empty is the default.
+  return spawn(loop, options.exec_path.empty() ? "node" : options.exec_path, argv, so);
 }
 
 }  // namespace childproc

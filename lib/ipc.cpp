@@ -1,6 +1,7 @@
 #include "channel_access.hpp"
 #include "defer.hpp"
 #include "json.hpp"
+#include "line_framer.hpp"
 #include "stream_access.hpp"
 
 #include <childproc/ipc.hpp>
@@ -75,7 +76,10 @@ std::optional<std::string> check_message(std::string_view json) {
 }
 
 Channel::Channel(uv_loop_t* loop, std::shared_ptr<Stream> stream, bool ref_by_listeners)
-    : loop_(loop), stream_(std::move(stream)), ref_by_listeners_(ref_by_listeners) {
+    : loop_(loop),
+      stream_(std::move(stream)),
+      framer_(std::make_unique<detail::LineFramer>(kDefaultMaxMessage)),
+      ref_by_listeners_(ref_by_listeners) {
   if (!stream_) {
     connected_ = false;
     disconnect_emitted_ = true;  // a spawn that failed never had a channel to lose
@@ -104,6 +108,14 @@ Channel::Channel(uv_loop_t* loop, std::shared_ptr<Stream> stream, bool ref_by_li
 }
 
 Channel::~Channel() = default;
+
+std::size_t Channel::max_message() const noexcept {
+  return framer_->max_line();
+}
+
+void Channel::set_max_message(std::size_t bytes) noexcept {
+  framer_->set_max_line(bytes);
+}
 
 int detail::ChannelAccess::create(uv_loop_t* loop, int fd, bool ref_by_listeners,
                                   std::shared_ptr<Channel>& out) {
@@ -211,7 +223,7 @@ void Channel::disconnect() {
     return;
   }
   connected_ = false;
-  partial_.clear();
+  framer_->clear();
   if (stream_->writable()) flush_batch();
   // Messages already sent are written first, as a Node peer would have them.
   if (!stream_->writable() || stream_->writable_length() == 0) {
@@ -244,33 +256,23 @@ void Channel::update_ref() noexcept {
 }
 
 void Channel::consume(std::string_view chunk) noexcept {
+  if (!connected_) return;
   try {
-    std::size_t pos = 0;
-    if (!partial_.empty()) {
-      const void* nl = std::memchr(chunk.data(), '\n', chunk.size());
-      if (nl == nullptr) {
-        if (connected_) partial_.append(chunk);
-        return;
-      }
-      const auto len = static_cast<std::size_t>(static_cast<const char*>(nl) - chunk.data());
-      partial_.append(chunk.data(), len);
-      std::string line = std::move(partial_);
-      partial_.clear();
-      handle_line(line);
-      pos = len + 1;
-    }
-    while (pos < chunk.size() && connected_) {
-      const void* nl = std::memchr(chunk.data() + pos, '\n', chunk.size() - pos);
-      if (nl == nullptr) {
-        partial_.assign(chunk.data() + pos, chunk.size() - pos);
-        return;
-      }
-      const auto end = static_cast<std::size_t>(static_cast<const char*>(nl) - chunk.data());
-      handle_line(chunk.substr(pos, end - pos));
-      pos = end + 1;
-    }
+    framer_->feed(
+        chunk,
+        [this](std::string_view line) {
+          handle_line(line);
+          return connected_;  // after disconnect() nothing more is delivered
+        },
+        [this](std::size_t bytes) {
+          report(channel_error(errc::message_too_large,
+                               "Received a message longer than max_message (" +
+                                   std::to_string(framer_->max_line()) +
+                                   " bytes): " + std::to_string(bytes) +
+                                   " bytes so far, skipped up to its newline"));
+        });
   } catch (...) {
-    detail::report_listener_exception();  // bad_alloc for a huge line: nothing better to do
+    detail::report_listener_exception();  // bad_alloc below the limit: nothing better to do
   }
 }
 
@@ -303,10 +305,11 @@ void Channel::on_end() {
   // What was sent before the peer's close still goes out (or fails with EPIPE) the way
   // an unbatched write would.
   flush_batch();
-  if (!partial_.empty()) {
-    const std::size_t n = partial_.size();
-    partial_.clear();
-    if (connected_) {
+  if (framer_->pending() != 0) {
+    const std::size_t n = framer_->pending();
+    const bool skipped = framer_->skipping();
+    framer_->clear();
+    if (connected_ && !skipped) {
       report(channel_error(errc::malformed_message,
                            "The channel closed in the middle of a message: " + std::to_string(n) +
                                " bytes without a newline were dropped"));
@@ -318,7 +321,7 @@ void Channel::on_end() {
 
 void Channel::on_stream_closed() {
   connected_ = false;
-  partial_.clear();
+  framer_->clear();
   fail_batch(uv_error(UV_ECANCELED));
   emit_disconnect();
   if (on_closed_) {
@@ -400,6 +403,7 @@ std::shared_ptr<Channel> parent_channel(uv_loop_t* loop) {
   const std::string mode = mode_env != nullptr ? mode_env : "json";
   ::unsetenv("NODE_CHANNEL_FD");
   ::unsetenv("NODE_CHANNEL_SERIALIZATION_MODE");
+  if (fd_text.empty()) return nullptr;  // as Node: an empty NODE_CHANNEL_FD is no channel
 
   long fd = -1;
   if (!fd_text.empty() && fd_text.size() < 10 &&

@@ -7,6 +7,7 @@
 // the first such spawn, does those steps in the forked child. It acts only when the
 // forking thread is inside our uv_spawn call (a thread-local plan), so forks of the host
 // are untouched.
+#include "fd_floor.hpp"
 #include "launch.hpp"
 
 #include <grp.h>
@@ -100,6 +101,8 @@ int ProcessWatch::start_uv(uv_loop_t* loop, const LaunchPlan& plan) {
   }
   process_ = uv_process_t{};
   process_.data = this;
+  // uv_spawn's pipe for exec errors is closed with uv__close, which aborts on fds 0-2.
+  const StdFdFloor floor;
   const int err = uv_spawn(loop, &process_, &opts);
   t_fork_plan = nullptr;
   // uv_spawn initialises the handle even when it fails, so it is always closed.

@@ -1,16 +1,21 @@
 #include <childproc/child_process.hpp>
 #include <childproc/sync.hpp>
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <cerrno>
 #include <memory>
 #include <string>
 #include <utility>
 
+#include "arguments.hpp"
 #include "child_access.hpp"
 #include "collector.hpp"
 #include "exec_common.hpp"
+#include "fd_floor.hpp"
 #include "stream_access.hpp"
 
 namespace childproc {
@@ -19,10 +24,35 @@ namespace {
 
 // One loop per call: nothing the caller owns is touched, so a sync call works from a
 // loop callback and from several threads at once.
+// libuv's first uv_loop_init in a process makes the loop's epoll fd, then a
+// process-wide signal pipe, and aborts when it cannot make the pipe. Until a loop of
+// ours has been made, check that three fds are free.
+int init_loop(uv_loop_t* loop) noexcept {
+  static std::atomic<bool> libuv_ready{false};
+  if (!libuv_ready.load(std::memory_order_acquire)) {
+    int probe[2];
+    if (::pipe2(probe, O_CLOEXEC) != 0) return -errno;
+    const int third = ::fcntl(probe[0], F_DUPFD_CLOEXEC, 0);
+    const int err = third < 0 ? -errno : 0;
+    ::close(probe[0]);
+    ::close(probe[1]);
+    if (third >= 0) ::close(third);
+    if (err != 0) return err;
+  }
+  const int err = uv_loop_init(loop);
+  if (err == 0) {
+    libuv_ready.store(true, std::memory_order_release);
+  } else if (const int epoll = uv_backend_fd(loop); epoll > 2) {
+    ::close(epoll);  // libuv 1.44 leaves it open when a later step (the eventfd) fails
+  }
+  return err;
+}
+
 class PrivateLoop {
 public:
-  PrivateLoop() { uv_loop_init(&loop_); }
+  PrivateLoop() noexcept : init_error_(init_loop(&loop_)) {}
   ~PrivateLoop() {
+    if (init_error_ != 0) return;  // libuv released what it had made
     // Normally every handle is closed once the child has closed; after an exception
     // part-way, close what is left so the loop (and its fds) can go.
     if (uv_loop_close(&loop_) == UV_EBUSY) {
@@ -39,9 +69,12 @@ public:
   PrivateLoop(const PrivateLoop&) = delete;
   PrivateLoop& operator=(const PrivateLoop&) = delete;
   uv_loop_t* get() noexcept { return &loop_; }
+  /// uv_loop_init's result: EMFILE when this process has no fd left.
+  int init_error() const noexcept { return init_error_; }
 
 private:
   uv_loop_t loop_{};
+  int init_error_;
 };
 
 Error sync_error(const ChildProcess& c, std::error_code code) {
@@ -80,7 +113,18 @@ SpawnSyncResult spawn_sync(std::string_view file, const std::vector<std::string>
                           "a pipe");
   }
 
+  // Declared first, so it outlives the loop: libuv's fds must not land on 0-2.
+  const detail::StdFdFloor floor;
   PrivateLoop loop;
+  if (loop.init_error() != 0) {
+    // As a failed spawn: the error in the result, after the same argument checks.
+    auto [spawnfile, spawnargs] = detail::checked_command(file, args, so);
+    SpawnSyncResult failed;
+    failed.error = Error{
+        uv_error(loop.init_error()), "spawnSync " + spawnfile, spawnfile, std::move(spawnargs), {}};
+    failed.output.resize(so.stdio.size());
+    return failed;
+  }
   auto child = spawn(loop.get(), file, args, so);
   ChildProcess* raw = child.get();
   SpawnSyncResult result;
@@ -171,6 +215,7 @@ std::string exec_sync(std::string_view command, const ExecSyncOptions& options) 
     throw InvalidArgument("ERR_INVALID_ARG_VALUE",
                           "The argument 'file' cannot be empty. Received ''");
   }
+  detail::check_argument(command, "command");
   return run_exec_sync(command, {}, options, true, std::string(command));
 }
 

@@ -27,6 +27,7 @@ enum class errc {
   disconnected,         ///< disconnect() on an IPC channel that already is
   invalid_message,      ///< send() of text that is not exactly one JSON value
   malformed_message,    ///< the peer sent a line that is not one JSON value (skipped)
+  message_too_large,    ///< the peer sent a line longer than max_message (skipped)
 };
 
 /// The category of `errc`.

@@ -148,6 +148,12 @@ public:
     list<E>().clear();
   }
 
+  /// Removes every listener of every event (Node's `removeAllListeners()`), those that
+  /// exec() registers on its ChildProcess included: its callback then never runs.
+  void remove_all_listeners() noexcept {
+    std::apply([](auto&... lists) { (lists.clear(), ...); }, lists_);
+  }
+
 protected:
   ~EventEmitter() = default;
 

@@ -34,7 +34,9 @@ struct ExecOptions {
   std::optional<int> gid{};
   /// Empty: the call's default (exec: /bin/sh, exec_file: no shell). As SpawnOptions.
   std::optional<std::variant<bool, std::string>> shell{};
-  /// Kill with `kill_signal` after this long (0: never).
+  /// Kill with `kill_signal` after this long (0: never). It bounds the whole call, as
+  /// Node's: if the child has exited but a grandchild still holds its pipes, the
+  /// parent's ends are closed then and the callback comes (an exit 0 is a success).
   std::chrono::milliseconds timeout{0};
   Signal kill_signal{};
   /// As SpawnOptions: SIGKILL this long after childproc sent `kill_signal` (0: never).
@@ -56,11 +58,15 @@ struct ExecOptions {
 /// What went wrong in an exec; empty (false) on success. Node's exec error object.
 class ExecError {
 public:
-  /// The child's exit code, when it exited (non-zero for an error).
+  /// The child's exit code, when it exited. Non-zero for errc::command_failed; with
+  /// another error it is whatever the child returned, 0 included (a child that had
+  /// exited before `max_buffer` or `timeout` stopped the call, a grandchild holding
+  /// its pipes).
   std::optional<int> exit_code;
   /// The signal that ended the child, when one did.
   std::optional<int> signal;
-  /// True when the child was signalled by childproc (timeout, max_buffer, cancel).
+  /// True when childproc set out to kill the child (timeout, max_buffer, cancel), as
+  /// Node's `killed`: also when the child had already exited by then.
   bool killed = false;
   /// The command: exec's string, or exec_file's file and args joined by spaces.
   std::string cmd;

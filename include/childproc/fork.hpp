@@ -14,7 +14,7 @@ namespace childproc {
 /// fork()'s options: spawn's, plus Node's fork-only ones. `stdio`, when given, must
 /// hold exactly one Stdio::ipc(); `shell` must stay false.
 struct ForkOptions : SpawnOptions {
-  /// The Node binary: looked up in PATH unless it holds a '/'.
+  /// The Node binary: looked up in PATH unless it holds a '/'. Empty: "node".
   std::string exec_path = "node";
   /// Arguments for node itself, before the module ("--max-old-space-size=64").
   std::vector<std::string> exec_argv{};

@@ -7,6 +7,7 @@
 
 #include <childproc/error.hpp>
 #include <childproc/event_emitter.hpp>
+#include <childproc/options.hpp>
 #include <childproc/stream.hpp>
 
 #include <cstddef>
@@ -41,7 +42,8 @@ std::optional<std::string> check_message(std::string_view json);
 class Channel;
 namespace detail {
 struct ChannelAccess;
-}
+class LineFramer;
+}  // namespace detail
 
 /// One end of an IPC channel. A child's end comes from parent_channel(); a parent's
 /// end lives inside its ChildProcess, which emits the events itself. All calls from
@@ -50,7 +52,10 @@ struct ChannelAccess;
 /// Errors come as ErrorEvent (or through a send callback): a send() after disconnect
 /// (errc::channel_closed), a send() of text that is not one JSON value
 /// (errc::invalid_message, nothing written), a received line that is not one
-/// (errc::malformed_message, the line is skipped and later messages still arrive). A
+/// (errc::malformed_message, the line is skipped and later messages still arrive), a
+/// received line longer than max_message() (errc::message_too_large, reported once
+/// it passes the limit; the rest of it is skipped, never held, and later messages
+/// still arrive). A
 /// peer that goes away is a disconnect, not an error, even when the kernel says
 /// ECONNRESET or EPIPE; messages it never got fail in their callbacks (ECANCELED).
 class Channel final : public EventEmitter<MessageEvent, DisconnectEvent, ErrorEvent>,
@@ -89,6 +94,12 @@ public:
 
   uv_loop_t* loop() const noexcept { return loop_; }
 
+  /// The longest message (in bytes, without its newline) this end accepts from its
+  /// peer; a longer one is skipped with an ErrorEvent, so a peer that never sends a
+  /// newline cannot grow this process's memory. Node has no limit.
+  std::size_t max_message() const noexcept;
+  void set_max_message(std::size_t bytes) noexcept;
+
   /// EventEmitter's registration, tracked so listeners can keep the loop alive.
   template <typename E, typename F>
   ListenerId on(F&& fn) {
@@ -110,6 +121,10 @@ public:
   template <typename E>
   void remove_all_listeners() noexcept {
     EventEmitter::remove_all_listeners<E>();
+    update_ref();
+  }
+  void remove_all_listeners() noexcept {
+    EventEmitter::remove_all_listeners();
     update_ref();
   }
 
@@ -150,8 +165,8 @@ private:
   std::deque<Outcome> outcomes_;
 
   uv_loop_t* loop_;
-  std::shared_ptr<Stream> stream_;  // null for the closed channel of a failed spawn
-  std::string partial_;             // an incomplete line, waiting for its newline
+  std::shared_ptr<Stream> stream_;              // null for the closed channel of a failed spawn
+  std::unique_ptr<detail::LineFramer> framer_;  // splits what the peer sends into lines
   bool connected_ = true;
   bool disconnect_emitted_ = false;
   bool user_ref_ = true;
@@ -164,13 +179,12 @@ private:
 };
 
 /// The channel to this process's parent, when the parent started it with one (Node's
-/// fork() or an 'ipc' stdio slot, or childproc): NODE_CHANNEL_FD names the fd. Both
-/// NODE_CHANNEL_FD and NODE_CHANNEL_SERIALIZATION_MODE are removed from the
-/// environment (as Node does, so this process's own children do not inherit them);
-/// a second call therefore returns null, like a process started without a channel.
-/// The fd is made non-blocking and close-on-exec. Throws InvalidArgument when the
-/// variables are set but unusable: not an fd number, not a socket, or a serialization
-/// other than "json". Not thread-safe (it edits the environment).
+/// fork() or an 'ipc' stdio slot, or childproc): NODE_CHANNEL_FD names the fd (unset or empty:
+/// null). Both NODE_CHANNEL_FD and NODE_CHANNEL_SERIALIZATION_MODE are removed from the environment
+/// (as Node does, so this process's own children do not inherit them); a second call therefore
+/// returns null, like a process started without a channel. The fd is made non-blocking and
+/// close-on-exec. Throws InvalidArgument when the variables are set but unusable: not an fd number,
+/// not a socket, or a serialization other than "json". Not thread-safe (it edits the environment).
 std::shared_ptr<Channel> parent_channel(uv_loop_t* loop);
 
 }  // namespace childproc

@@ -4,6 +4,7 @@
 #include <childproc/signals.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <optional>
@@ -69,6 +70,9 @@ private:
   std::shared_ptr<Stream> stream_;
 };
 
+/// The default of SpawnOptions::max_message and Channel::set_max_message(): 64 MiB.
+inline constexpr std::size_t kDefaultMaxMessage = std::size_t{64} << 20;
+
 /// spawn()'s options. Every field is optional: `{}` runs the program with three pipes
 /// in the parent's cwd and environment.
 struct SpawnOptions {
@@ -102,6 +106,9 @@ struct SpawnOptions {
   /// The IPC channel's format. Only "json" (Node's default) is spoken; anything else
   /// ("advanced") is rejected when spawning.
   std::string serialization = "json";
+  /// The longest IPC message accepted from the child, in bytes: a longer one is
+  /// skipped with an ErrorEvent (errc::message_too_large). Channel::set_max_message().
+  std::size_t max_message = kDefaultMaxMessage;
   /// Requesting stop (from any thread) kills the child with `kill_signal` and emits an
   /// ErrorEvent with errc::aborted: Node's `signal` option (AbortSignal).
   std::stop_token stop_token{};
