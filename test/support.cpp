@@ -158,18 +158,38 @@ LoopFixture::LoopFixture() {
 
 void LoopFixture::on_watchdog(uv_timer_t* t) {
   auto* self = static_cast<LoopFixture*>(t->data);
+  if (self->watchdog_fired_) {
+    // The children were killed and still something keeps the loop alive: give up.
+    uv_stop(self->loop_);
+    return;
+  }
   self->watchdog_fired_ = true;
   if (!self->cleaning_) {
     FAIL_CHECK("watchdog: the loop was still running after the time limit; killing the children");
   }
+  // The loop goes on until the killed children close: their listeners then run while
+  // the test's locals, which they may capture, still exist.
   self->kill_tracked();
-  uv_stop(self->loop_);
+  uv_timer_start(&self->watchdog_, on_watchdog, 10000, 0);
 }
 
 void LoopFixture::kill_tracked() {
   for (auto& w : tracked_) {
     if (auto c = w.lock()) {
       c->kill(SIGKILL);
+    }
+  }
+  for (pid_t kid : own_children())
+    ::kill(kid, SIGKILL);
+}
+
+void LoopFixture::detach_tracked() noexcept {
+  for (auto& w : tracked_) {
+    auto c = w.lock();
+    if (!c) continue;
+    c->remove_all_listeners();
+    for (std::size_t i = 0; i < 16; ++i) {  // no test gives a child more slots
+      if (const auto& s = c->stdio(i)) s->remove_all_listeners();
     }
   }
 }
@@ -309,6 +329,8 @@ void LoopFixture::drain_at_end() {
   // or something keeps the loop alive), kill what we know and give it a bounded run.
   if (uv_loop_alive(loop_)) {
     cleaning_ = true;
+    // The test body is over and its locals are gone: no listener of the test may run.
+    detach_tracked();
     kill_tracked();
     uv_timer_start(&watchdog_, on_watchdog, 10000, 0);
     uv_run(loop_, UV_RUN_DEFAULT);

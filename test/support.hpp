@@ -133,12 +133,15 @@ public:
   uv_loop_t* loop() const noexcept { return loop_; }
 
   /// Runs the loop until nothing keeps it alive. If `limit` passes first, the test
-  /// fails, every tracked child is killed with SIGKILL and the loop stops.
+  /// fails and every child is killed with SIGKILL; the loop goes on until they close
+  /// (their listeners run while the test's locals exist), 10 s at most.
   void run(std::chrono::milliseconds limit = 30s);
   /// True once the watchdog fired in this test.
   bool watchdog_fired() const noexcept { return watchdog_fired_; }
 
-  /// Remembers `child` (weakly) so the watchdog can kill it; returns it.
+  /// Remembers `child` (weakly) so the watchdog can kill it and, when the test ends
+  /// with the loop still alive (a REQUIRE failed), its listeners and its streams' are
+  /// removed before the fixture drains the loop; returns it. Track every child.
   std::shared_ptr<childproc::ChildProcess> track(std::shared_ptr<childproc::ChildProcess> child);
   /// spawn(loop, kHelper, args, options), tracked.
   std::shared_ptr<childproc::ChildProcess> spawn_helper(
@@ -155,6 +158,7 @@ private:
   struct Timer;
   static void on_watchdog(uv_timer_t* t);
   void kill_tracked();
+  void detach_tracked() noexcept;
   void drain_at_end();
 
   uv_loop_t* loop_ = nullptr;

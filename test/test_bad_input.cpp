@@ -46,10 +46,10 @@ void check_throws(LoopFixture& fx, F&& fn, const std::string& code,
 
 TEST_CASE_METHOD(LoopFixture, "spawn(\"\") throws ERR_INVALID_ARG_VALUE", "[bad-input]") {
   check_throws<InvalidArgument>(
-      *this, [&] { return childproc::spawn(loop(), ""); }, "ERR_INVALID_ARG_VALUE",
+      *this, [&] { return track(childproc::spawn(loop(), "")); }, "ERR_INVALID_ARG_VALUE",
       "The argument 'file' cannot be empty. Received ''");
   // It is a std::invalid_argument.
-  CHECK_THROWS_AS(childproc::spawn(loop(), ""), std::invalid_argument);
+  CHECK_THROWS_AS(track(childproc::spawn(loop(), "")), std::invalid_argument);
   run();
 }
 
@@ -58,11 +58,11 @@ TEST_CASE_METHOD(LoopFixture, "exec(\"\") and exec_file(\"\") throw, the callbac
   int calls = 0;
   auto cb = [&](const childproc::ExecError&, std::string, std::string) { ++calls; };
   check_throws<InvalidArgument>(
-      *this, [&] { return childproc::exec(loop(), "", {}, cb); }, "ERR_INVALID_ARG_VALUE",
+      *this, [&] { return track(childproc::exec(loop(), "", {}, cb)); }, "ERR_INVALID_ARG_VALUE",
       "The argument 'file' cannot be empty. Received ''");
   check_throws<InvalidArgument>(
-      *this, [&] { return childproc::exec_file(loop(), "", {}, {}, cb); }, "ERR_INVALID_ARG_VALUE",
-      "The argument 'file' cannot be empty. Received ''");
+      *this, [&] { return track(childproc::exec_file(loop(), "", {}, {}, cb)); },
+      "ERR_INVALID_ARG_VALUE", "The argument 'file' cannot be empty. Received ''");
   run();
   CHECK(calls == 0);
 }
@@ -73,14 +73,14 @@ TEST_CASE_METHOD(LoopFixture, "a NUL byte in any string throws", "[bad-input]") 
 
   SECTION("file") {
     check_throws<InvalidArgument>(
-        *this, [&] { return childproc::spawn(loop(), nul); }, code,
+        *this, [&] { return track(childproc::spawn(loop(), nul)); }, code,
         "The argument 'file' must be a string without null bytes. Received '" + kNulDisplay + "'");
   }
   SECTION("an argument") {
     check_throws<InvalidArgument>(
         *this,
         [&] {
-          return childproc::spawn(loop(), kHelper, {"x", nul});
+          return track(childproc::spawn(loop(), kHelper, {"x", nul}));
         },
         code,
         "The argument 'args[1]' must be a string without null bytes. Received '" + kNulDisplay +
@@ -90,7 +90,7 @@ TEST_CASE_METHOD(LoopFixture, "a NUL byte in any string throws", "[bad-input]") 
     SpawnOptions opts;
     opts.env = childproc::Env{{nul, "x"}};
     try {
-      auto child = childproc::spawn(loop(), kHelper, {"exit", "0"}, opts);
+      auto child = track(childproc::spawn(loop(), kHelper, {"exit", "0"}, opts));
       track(child);
       FAIL_CHECK("no exception was thrown");
     } catch (const InvalidArgument& e) {
@@ -108,7 +108,7 @@ TEST_CASE_METHOD(LoopFixture, "a NUL byte in any string throws", "[bad-input]") 
     check_throws<InvalidArgument>(
         *this,
         [&] {
-          return childproc::spawn(loop(), kHelper, {"exit", "0"}, opts);
+          return track(childproc::spawn(loop(), kHelper, {"exit", "0"}, opts));
         },
         code,
         "The property 'options.env['A']' must be a string without null bytes. Received '" +
@@ -118,7 +118,7 @@ TEST_CASE_METHOD(LoopFixture, "a NUL byte in any string throws", "[bad-input]") 
     SpawnOptions opts;
     opts.cwd = nul;
     try {
-      auto child = childproc::spawn(loop(), kHelper, {"exit", "0"}, opts);
+      auto child = track(childproc::spawn(loop(), kHelper, {"exit", "0"}, opts));
       track(child);
       FAIL_CHECK("no exception was thrown");
     } catch (const InvalidArgument& e) {
@@ -135,7 +135,7 @@ TEST_CASE_METHOD(LoopFixture, "a NUL byte in any string throws", "[bad-input]") 
     check_throws<InvalidArgument>(
         *this,
         [&] {
-          return childproc::spawn(loop(), kHelper, {"exit", "0"}, opts);
+          return track(childproc::spawn(loop(), kHelper, {"exit", "0"}, opts));
         },
         code,
         "The property 'options.argv0' must be a string without null bytes. Received '" +
@@ -145,7 +145,7 @@ TEST_CASE_METHOD(LoopFixture, "a NUL byte in any string throws", "[bad-input]") 
     SpawnOptions opts;
     opts.shell = nul;
     check_throws<InvalidArgument>(
-        *this, [&] { return childproc::spawn(loop(), "echo hi", {}, opts); }, code,
+        *this, [&] { return track(childproc::spawn(loop(), "echo hi", {}, opts)); }, code,
         "The property 'options.shell' must be a string without null bytes. Received '" +
             kNulDisplay + "'");
   }
@@ -192,7 +192,7 @@ TEST_CASE_METHOD(LoopFixture, "a negative timeout throws OutOfRange", "[bad-inpu
   check_throws<childproc::OutOfRange>(
       *this,
       [&] {
-        return childproc::spawn(loop(), kHelper, {"exit", "0"}, opts);
+        return track(childproc::spawn(loop(), kHelper, {"exit", "0"}, opts));
       },
       "ERR_OUT_OF_RANGE", message);
 

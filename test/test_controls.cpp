@@ -662,7 +662,7 @@ TEST_CASE_METHOD(LoopFixture, "negative force_kill_after or close_timeout throws
     opts.force_kill_after = std::chrono::milliseconds(-1);
     check_out_of_range(
         [&] {
-          return childproc::spawn(loop(), kHelper, {"exit", "0"}, opts);
+          return track(childproc::spawn(loop(), kHelper, {"exit", "0"}, opts));
         },
         "force_kill_after");
   }
@@ -671,25 +671,25 @@ TEST_CASE_METHOD(LoopFixture, "negative force_kill_after or close_timeout throws
     opts.close_timeout = std::chrono::milliseconds(-1);
     check_out_of_range(
         [&] {
-          return childproc::spawn(loop(), kHelper, {"exit", "0"}, opts);
+          return track(childproc::spawn(loop(), kHelper, {"exit", "0"}, opts));
         },
         "close_timeout");
   }
   {
     ExecOptions opts;
     opts.force_kill_after = std::chrono::milliseconds(-1);
-    check_out_of_range([&] { return childproc::exec(loop(), "exit 0", opts, cb); },
+    check_out_of_range([&] { return track(childproc::exec(loop(), "exit 0", opts, cb)); },
                        "force_kill_after");
     check_out_of_range(
         [&] {
-          return childproc::exec_file(loop(), kHelper, {"exit", "0"}, opts, cb);
+          return track(childproc::exec_file(loop(), kHelper, {"exit", "0"}, opts, cb));
         },
         "force_kill_after");
   }
   {
     ExecOptions opts;
     opts.close_timeout = std::chrono::milliseconds(-1);
-    check_out_of_range([&] { return childproc::exec(loop(), "exit 0", opts, cb); },
+    check_out_of_range([&] { return track(childproc::exec(loop(), "exit 0", opts, cb)); },
                        "close_timeout");
   }
   CHECK(no_children());

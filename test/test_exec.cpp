@@ -212,8 +212,8 @@ TEST_CASE_METHOD(LoopFixture, "exec: max_buffer exceeded keeps exactly max_buffe
   }
   SECTION("the default is 1 MiB") {
     Result r;
-    track(
-        childproc::exec_file(loop(), kHelper, {"out", std::to_string(kMiB + 1)}, {}, r.callback()));
+    track(track(childproc::exec_file(loop(), kHelper, {"out", std::to_string(kMiB + 1)}, {},
+                                     r.callback())));
     run();
     REQUIRE(r.calls == 1);
     CHECK(r.error.code == childproc::errc::max_buffer_exceeded);

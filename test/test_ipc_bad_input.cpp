@@ -417,14 +417,15 @@ TEST_CASE_METHOD(LoopFixture, "two Stdio::ipc() slots throw ERR_IPC_ONE_PIPE", "
   check_invalid(
       *this,
       [&] {
-        return childproc::spawn(loop(), kHelper, {"exit", "0"}, o);
+        return track(childproc::spawn(loop(), kHelper, {"exit", "0"}, o));
       },
       "ERR_IPC_ONE_PIPE");
   ForkOptions f;
   f.exec_path = kHelper;
   f.stdio = {Stdio::ipc(), Stdio::pipe(), Stdio::pipe(), Stdio::ipc()};
   check_invalid(
-      *this, [&] { return childproc::fork(loop(), "module.js", {}, f); }, "ERR_IPC_ONE_PIPE");
+      *this, [&] { return track(childproc::fork(loop(), "module.js", {}, f)); },
+      "ERR_IPC_ONE_PIPE");
   run();
 }
 
@@ -435,17 +436,19 @@ TEST_CASE_METHOD(LoopFixture, "serialization other than \"json\" throws", "[ipc-
   check_invalid(
       *this,
       [&] {
-        return childproc::spawn(loop(), kHelper, {"exit", "0"}, o);
+        return track(childproc::spawn(loop(), kHelper, {"exit", "0"}, o));
       },
       "ERR_INVALID_ARG_VALUE");
   ForkOptions f;
   f.exec_path = kHelper;
   f.serialization = "advanced";
   check_invalid(
-      *this, [&] { return childproc::fork(loop(), "module.js", {}, f); }, "ERR_INVALID_ARG_VALUE");
+      *this, [&] { return track(childproc::fork(loop(), "module.js", {}, f)); },
+      "ERR_INVALID_ARG_VALUE");
   f.serialization = "";
   check_invalid(
-      *this, [&] { return childproc::fork(loop(), "module.js", {}, f); }, "ERR_INVALID_ARG_VALUE");
+      *this, [&] { return track(childproc::fork(loop(), "module.js", {}, f)); },
+      "ERR_INVALID_ARG_VALUE");
   run();
 }
 
@@ -469,11 +472,11 @@ TEST_CASE_METHOD(LoopFixture, "fork() with stdio lacking ipc throws ERR_CHILD_PR
   f.exec_path = kHelper;
   f.stdio = {Stdio::pipe(), Stdio::pipe(), Stdio::pipe()};
   check_invalid(
-      *this, [&] { return childproc::fork(loop(), "module.js", {}, f); },
+      *this, [&] { return track(childproc::fork(loop(), "module.js", {}, f)); },
       "ERR_CHILD_PROCESS_IPC_REQUIRED");
   f.stdio = {Stdio::pipe(), Stdio::pipe(), Stdio::pipe(), Stdio::pipe()};
   check_invalid(
-      *this, [&] { return childproc::fork(loop(), "module.js", {}, f); },
+      *this, [&] { return track(childproc::fork(loop(), "module.js", {}, f)); },
       "ERR_CHILD_PROCESS_IPC_REQUIRED");
   run();
 }

@@ -480,6 +480,10 @@ TEST_CASE_METHOD(LoopFixture, "parent_channel() without a usable channel: null o
   SECTION("no channel: null") {
     first_line = "null";
   }
+  SECTION("NODE_CHANNEL_FD is empty: null, as Node") {
+    opts.env = Env{{"NODE_CHANNEL_FD", ""}};
+    first_line = "null";
+  }
   SECTION("NODE_CHANNEL_FD is not a number") {
     opts.env = Env{{"NODE_CHANNEL_FD", "abc"}};
     first_line = "invalid ERR_INVALID_ARG_VALUE: ";

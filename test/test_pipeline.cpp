@@ -211,14 +211,14 @@ TEST_CASE_METHOD(LoopFixture, "Stdio::from: a stream from another loop throws, n
   auto foreign = childproc::spawn(&other, kHelper, {"sleep", "20000"});
   REQUIRE(foreign->pid().has_value());
   check_rejected([&] {
-    return childproc::spawn(loop(), kHelper, {"count-stdin"},
-                            with_stdio({Stdio::from(foreign->std_out())}));
+    return track(childproc::spawn(loop(), kHelper, {"count-stdin"},
+                                  with_stdio({Stdio::from(foreign->std_out())})));
   });
   CHECK_FALSE(foreign->std_out()->closed());
   // And as an output slot.
   check_rejected([&] {
-    return childproc::spawn(loop(), kHelper, {"out", "10"},
-                            with_stdio({Stdio::ignore(), Stdio::from(foreign->std_in())}));
+    return track(childproc::spawn(loop(), kHelper, {"out", "10"},
+                                  with_stdio({Stdio::ignore(), Stdio::from(foreign->std_in())})));
   });
   CHECK_FALSE(foreign->std_in()->closed());
   CHECK(foreign->kill(SIGKILL));
@@ -235,20 +235,20 @@ TEST_CASE_METHOD(LoopFixture, "Stdio::from: a closed stream throws, nothing spaw
     run();
     REQUIRE(done->std_out()->closed());
     check_rejected([&] {
-      return childproc::spawn(loop(), kHelper, {"count-stdin"},
-                              with_stdio({Stdio::from(done->std_out())}));
+      return track(childproc::spawn(loop(), kHelper, {"count-stdin"},
+                                    with_stdio({Stdio::from(done->std_out())})));
     });
     check_rejected([&] {
-      return childproc::spawn(loop(), kHelper, {"out", "10"},
-                              with_stdio({Stdio::ignore(), Stdio::from(done->std_in())}));
+      return track(childproc::spawn(loop(), kHelper, {"out", "10"},
+                                    with_stdio({Stdio::ignore(), Stdio::from(done->std_in())})));
     });
   }
   SECTION("a stream after destroy()") {
     auto child = spawn_helper({"sleep", "20000"});
     child->std_out()->destroy();
     check_rejected([&] {
-      return childproc::spawn(loop(), kHelper, {"count-stdin"},
-                              with_stdio({Stdio::from(child->std_out())}));
+      return track(childproc::spawn(loop(), kHelper, {"count-stdin"},
+                                    with_stdio({Stdio::from(child->std_out())})));
     });
     child->kill();
   }
@@ -258,15 +258,16 @@ TEST_CASE_METHOD(LoopFixture, "Stdio::from: a closed stream throws, nothing spaw
     std::string counted;
     first->std_out()->on<DataEvent>([&](const DataEvent& e) { counted.append(e.chunk); });
     check_rejected([&] {
-      return childproc::spawn(loop(), kHelper, {"count-stdin"},
-                              with_stdio({Stdio::from(producer->std_out())}));
+      return track(childproc::spawn(loop(), kHelper, {"count-stdin"},
+                                    with_stdio({Stdio::from(producer->std_out())})));
     });
     run();
     CHECK(counted == "1000\n");
   }
   SECTION("a null stream") {
     check_rejected([&] {
-      return childproc::spawn(loop(), kHelper, {"count-stdin"}, with_stdio({Stdio::from(nullptr)}));
+      return track(
+          childproc::spawn(loop(), kHelper, {"count-stdin"}, with_stdio({Stdio::from(nullptr)})));
     });
   }
   run();

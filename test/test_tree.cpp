@@ -122,7 +122,7 @@ TEST_CASE_METHOD(LoopFixture,
   CHECK(own_cgroups() == 0);     // removed when the ChildProcess closed
   CHECK(pgid == *group->pid());  // it leads a group of its own...
   CHECK(sid == ::getsid(0));     // ...in our session (detached makes a new one)
-  auto failed = childproc::spawn(loop(), "/nonexistent/x", {}, o);
+  auto failed = track(childproc::spawn(loop(), "/nonexistent/x", {}, o));
   failed->on<childproc::ErrorEvent>([](const childproc::ErrorEvent&) {});
   CHECK(failed->tree_mechanism() == TreeMechanism::none);
   run();
@@ -140,11 +140,11 @@ TEST_CASE_METHOD(LoopFixture,
     o.kill_tree = true;
     std::string got;
     ExecError error;
-    auto child = childproc::exec(loop(), kShellTree, o,
-                                 [&](const ExecError& e, std::string out, std::string) {
-                                   error = e;
-                                   got = out;
-                                 });
+    auto child = track(childproc::exec(loop(), kShellTree, o,
+                                       [&](const ExecError& e, std::string out, std::string) {
+                                         error = e;
+                                         got = out;
+                                       }));
     track(child);
     run();
     CHECK(error.code == childproc::errc::timed_out);
@@ -167,12 +167,12 @@ TEST_CASE_METHOD(LoopFixture,
     std::string got;
     ExecError error;
     std::vector<std::string> order;
-    auto child = childproc::exec(loop(), kHelper + " sleep 30000 & echo $!", o,
-                                 [&](const ExecError& e, std::string out, std::string) {
-                                   error = e;
-                                   got = out;
-                                   order.push_back("callback");
-                                 });
+    auto child = track(childproc::exec(loop(), kHelper + " sleep 30000 & echo $!", o,
+                                       [&](const ExecError& e, std::string out, std::string) {
+                                         error = e;
+                                         got = out;
+                                         order.push_back("callback");
+                                       }));
     child->on<ExitEvent>([&](const ExitEvent& e) { order.push_back("exit " + str(e.code)); });
     track(child);
     run();
@@ -274,11 +274,12 @@ TEST_CASE_METHOD(LoopFixture,
     eo.kill_tree = true;
     eo.max_buffer = 1000;
     std::string m_out;
-    childproc::exec(loop(), kHelper + " sleep 30000 & echo $!; " + kHelper + " out 100000; wait",
-                    eo, [&](const ExecError& e, std::string out, std::string) {
-                      CHECK(e.code == childproc::errc::max_buffer_exceeded);
-                      m_out = out;
-                    });
+    track(childproc::exec(loop(),
+                          kHelper + " sleep 30000 & echo $!; " + kHelper + " out 100000; wait", eo,
+                          [&](const ExecError& e, std::string out, std::string) {
+                            CHECK(e.code == childproc::errc::max_buffer_exceeded);
+                            m_out = out;
+                          }));
 
     // stop_token.
     std::stop_source stop;
@@ -352,7 +353,7 @@ TEST_CASE_METHOD(LoopFixture, "die_with_parent: a SIGKILLed parent's children di
   for_each_mechanism([&](bool forced_group) {
     for (const char* how : {"plain", "tree"}) {
       INFO(how << (forced_group ? ", process group" : ", best mechanism"));
-      auto parent = childproc::spawn(loop(), self_exe(), {"--mode", "die-parent", how});
+      auto parent = track(childproc::spawn(loop(), self_exe(), {"--mode", "die-parent", how}));
       track(parent);
       std::string out;
       parent->std_out()->on<childproc::DataEvent>([&](const childproc::DataEvent& e) {

@@ -115,7 +115,11 @@ int usage() {
             "  term-proof MS keep|drop  ignore SIGTERM, print its pid; with drop, then put\n"
             "                      /dev/null on fds 0-2 (holding no pipe); sleep MS\n"
             "  burn MS             spin until MS ms of CPU time are used, exit 0\n"
-            "  touch MIB           allocate MIB MiB, write every page, exit 0\n");
+            "  touch MIB           allocate MIB MiB, write every page, exit 0\n"
+            "  out-orphaned N PID  wait until this process's parent is no longer PID,\n"
+            "                      then write N pattern bytes to stdout\n"
+            "  fd3-raw N           write N bytes 'x' to fd 3 with no newline, then\n"
+            "                      '\\n{\"after\":1}\\n', and exit 0\n");
   return 2;
 }
 
@@ -390,6 +394,26 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < bytes; i += 4096)
       mem[i] = 1;
     return 0;
+  }
+
+  if (cmd == "out-orphaned" && argc == 4) {
+    // A background writer that outlives its parent: its output comes only after the
+    // child that the test spawned has exited. The parent's pid is given (a shell's $$):
+    // read here, it could already be init's.
+    const pid_t parent = static_cast<pid_t>(std::atol(argv[3]));
+    while (::getppid() == parent)
+      sleep_ms(1);
+    return write_pattern(1, parse_size(argv[2]));
+  }
+
+  if (cmd == "fd3-raw" && argc == 3) {
+    std::string block(kBlock, 'x');
+    for (std::size_t left = parse_size(argv[2]); left > 0;) {
+      const std::size_t n = std::min(left, block.size());
+      if (!write_all(3, block.data(), n)) return 3;
+      left -= n;
+    }
+    return write_str(3, "\n{\"after\":1}\n") ? 0 : 3;
   }
 
   return usage();

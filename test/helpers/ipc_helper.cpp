@@ -128,6 +128,8 @@ int usage() {
   write_all(2,
             "usage: ipc_helper MODE [ARGS]  (the child's end: parent_channel())\n"
             "  echo              send every message back; exit 0 once the parent disconnects\n"
+            "  max-message N     set_max_message(N); print each message's size and each\n"
+            "                    error; send \"ready\"; disconnect on \"bye\"\n"
             "  count N [exit]    send {\"seq\":0}..{\"seq\":N-1}, then disconnect() (with\n"
             "                    'exit': no disconnect(), just exit once written)\n"
             "  env               print (and send as the first message) what parent_channel()\n"
@@ -277,6 +279,24 @@ int main(int argc, char** argv) {
     run_loop();
     say("loop ended");
     return g_errors == 0 ? 0 : 1;
+  }
+
+  if (mode == "max-message" && argc == 3) {
+    // Reports each message it gets (by size) and each error, until "bye".
+    auto ch = cp::parent_channel(loop);
+    if (!ch) return 3;
+    ch->set_max_message(static_cast<std::size_t>(std::strtoul(argv[2], nullptr, 10)));
+    cp::Channel* c = ch.get();
+    ch->on<cp::ErrorEvent>([](const cp::ErrorEvent& e) {
+      say("error " + cp::code_name(e.error.code) + ": " + e.error.message());
+    });
+    ch->on<cp::MessageEvent>([c](const cp::MessageEvent& m) {
+      say("message of " + std::to_string(m.json.size()) + " bytes");
+      if (m.json == "\"bye\"") c->disconnect();
+    });
+    ch->send("\"ready\"");
+    run_loop();
+    return 0;
   }
 
   if (mode == "bad" && argc == 2) {
