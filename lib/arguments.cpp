@@ -79,17 +79,22 @@ std::size_t js_length(std::string_view s) {
   return n;
 }
 
-// The first `units` UTF-16 units of `s`, never splitting a character.
-std::string_view js_prefix(std::string_view s, std::size_t units) {
+// The first `units` UTF-16 units of `s`, as JavaScript's slice() takes them: a cut
+// through a character outside the BMP keeps its first surrogate, which prints as U+FFFD.
+std::string js_prefix(std::string_view s, std::size_t units) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
     if ((c & 0xc0) == 0x80) continue;
     const std::size_t w = c >= 0xf0 ? 2 : 1;
-    if (n + w > units) return s.substr(0, i);
+    if (n + w > units) {
+      std::string out(s.substr(0, i));
+      if (n < units) out += "\xEF\xBF\xBD";
+      return out;
+    }
     n += w;
   }
-  return s;
+  return std::string(s);
 }
 
 }  // namespace
@@ -112,10 +117,7 @@ std::string inspect(std::string_view s) {
     out = quote_piece(s);
   }
   // ERR_INVALID_ARG_VALUE shows at most 128 units of it.
-  if (js_length(out) > 128) {
-    std::string cut(js_prefix(out, 128));
-    return cut + "...";
-  }
+  if (js_length(out) > 128) return js_prefix(out, 128) + "...";
   return out;
 }
 

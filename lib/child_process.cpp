@@ -462,7 +462,10 @@ void ChildProcess::attach(const SpawnPlan& plan, const std::vector<detail::PipeE
       });
     }
   }
-  if (plan.timeout.count() > 0) start_timer(TimerMode::timeout, plan.timeout);
+  if (plan.timeout.count() > 0) {
+    start_timer(TimerMode::timeout, plan.timeout);
+    timeout_deadline_ = uv_now(loop_) + static_cast<uint64_t>(plan.timeout.count());
+  }
   if (plan.stop_token.stop_possible()) {
     uv_async_init(loop_, &async_,
                   [](uv_async_t* a) { static_cast<ChildProcess*>(a->data)->on_abort(); });
@@ -536,8 +539,18 @@ void ChildProcess::on_exit(int64_t status, int term_signal, int error) {
   // reach until CloseEvent (maybe_close() settles a pending SIGKILL). exec's and the
   // sync variants' timeout bounds the whole call, as Node's: at expiry it stops
   // waiting for a grandchild that holds the pipes. Otherwise nothing is left to time.
-  const bool bounds_close = timer_mode_ == TimerMode::timeout && before_timeout_kill_;
-  if (tree_ == TreeMechanism::none && !bounds_close) stop_timer();
+  // A terminate() may have taken the timer for its SIGKILL meanwhile: with nothing left
+  // to kill, the timer goes back to the timeout, for the time that remains of it.
+  if (tree_ == TreeMechanism::none) {
+    if (!before_timeout_kill_ || timeout_deadline_ == 0) {
+      stop_timer();
+    } else if (timer_mode_ != TimerMode::timeout) {
+      uv_update_time(loop_);
+      const uint64_t now = uv_now(loop_);
+      const uint64_t left = timeout_deadline_ > now ? timeout_deadline_ - now : 0;
+      start_timer(TimerMode::timeout, std::chrono::milliseconds(left));
+    }
+  }
   maybe_close();
 }
 
@@ -590,6 +603,7 @@ void ChildProcess::on_timer() {
   const TimerMode mode = std::exchange(timer_mode_, TimerMode::none);
   switch (mode) {
     case TimerMode::timeout:
+      timeout_deadline_ = 0;
       on_timeout();
       break;
     case TimerMode::force_kill:
@@ -623,6 +637,11 @@ bool ChildProcess::kill_group(Signal signal) {
 }
 
 void ChildProcess::on_timeout() {
+  auto keep = shared_from_this();
+  // A child that exited a moment ago, its exit not read yet, must not be signalled as
+  // if it still ran (the zombie would take the signal and it would count as a timeout):
+  // its exit comes first.
+  if (!exited_ && watch_) watch_->poll_exit();
   if (close_emitted_) return;
   if (before_timeout_kill_) before_timeout_kill_();
   if (can_signal()) timed_out_ = terminate();

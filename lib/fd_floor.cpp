@@ -31,9 +31,10 @@ bool same_file(const struct stat& a, const struct stat& b) {
 StdFdFloor::StdFdFloor() noexcept {
   Floor& f = floor_state();
   std::lock_guard lock(f.mutex);
-  if (f.holders++ != 0) return;
+  ++f.holders;
+  // Every holder looks: the host may have closed one of 0-2 while another held it.
   for (int fd = 0; fd <= 2; ++fd) {
-    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    if (f.placed[fd] || ::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
     // The lowest free fd is `fd` itself, unless another thread took it meanwhile:
     // then that thread's fd fills the slot and the placeholder is not needed.
     const int got = ::open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -42,7 +43,7 @@ StdFdFloor::StdFdFloor() noexcept {
       ::close(got);
       continue;
     }
-    if (!f.placed[0] && !f.placed[1] && !f.placed[2]) ::fstat(got, &f.null_stat);
+    if (f.null_stat.st_ino == 0) ::fstat(got, &f.null_stat);
     f.placed[fd] = true;
   }
 }

@@ -270,6 +270,7 @@ void Channel::consume(std::string_view chunk) noexcept {
                                    std::to_string(framer_->max_line()) +
                                    " bytes): " + std::to_string(bytes) +
                                    " bytes so far, skipped up to its newline"));
+          return connected_;  // a listener may have disconnected
         });
   } catch (...) {
     detail::report_listener_exception();  // bad_alloc below the limit: nothing better to do

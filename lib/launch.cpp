@@ -419,6 +419,10 @@ void ProcessWatch::on_pidfd() {
   report_exit(err, 0, err);
 }
 
+void ProcessWatch::poll_exit() {
+  if (use_pidfd_ && handle_open_ && !exited_ && !reaped_) on_pidfd();
+}
+
 int ProcessWatch::kill(int signum) noexcept {
   if (!use_pidfd_) return uv_kill(pid_, signum);
   if (sys(SYS_pidfd_send_signal, pidfd_, signum, 0, 0) == 0) return 0;

@@ -65,6 +65,9 @@ public:
   int pid() const noexcept { return pid_; }
   /// True once the exit was seen (ExitFn ran).
   bool exited() const noexcept { return exited_; }
+  /// Looks now whether the child has exited, without waiting for the loop to say so;
+  /// if it has, ExitFn runs before this returns. The uv launcher cannot look: nothing.
+  void poll_exit();
   /// Signals the child alone; 0, or a libuv error (ESRCH once it cannot be reached).
   int kill(int signum) noexcept;
   /// Signals the process group the child leads. Through the pidfd where the kernel

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace childproc::detail {
 
@@ -17,7 +18,8 @@ public:
   /// '\n', and keeps the bytes after the last newline for the next call. A line longer
   /// than max_line() is never held: `on_overflow(std::size_t bytes)` is called once
   /// when it passes the limit, and the rest of it is skipped up to its newline.
-  /// `on_line` may return false to stop at once (the rest of `chunk` is dropped).
+  /// `on_line` may return false to stop at once (the rest of `chunk` is dropped), and so
+  /// may `on_overflow` when it returns bool.
   /// Throws only what std::string's allocation throws.
   template <class OnLine, class OnOverflow>
   void feed(std::string_view chunk, OnLine&& on_line, OnOverflow&& on_overflow) {
@@ -32,7 +34,11 @@ public:
         skipped_ = partial_.size() + len;
         partial_.clear();
         partial_.shrink_to_fit();
-        on_overflow(skipped_);
+        if constexpr (std::is_void_v<std::invoke_result_t<OnOverflow&, std::size_t>>) {
+          on_overflow(skipped_);
+        } else if (!on_overflow(skipped_)) {
+          return;
+        }
       } else if (nl == nullptr) {
         partial_.append(chunk);
       } else if (partial_.empty()) {

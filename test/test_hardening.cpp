@@ -104,6 +104,43 @@ TEST_CASE_METHOD(LoopFixture, "exec: timeout still bounds the call after the chi
   CHECK(r.after < 30s);
 }
 
+TEST_CASE_METHOD(LoopFixture, "exec: a terminate() before the exit does not cancel the timeout",
+                 "[hardening][timeout]") {
+  // terminate() arms its SIGKILL on the timer the timeout uses. SIGCHLD as kill_signal
+  // is ignored by the child, so it lives on with the SIGKILL pending until it exits.
+  ExecOptions o;
+  o.timeout = 2000ms;
+  o.kill_signal = "SIGCHLD";
+  o.force_kill_after = 60s;
+  ExecResult r;
+  auto child = track(childproc::exec_file(loop(), kHelper, {"hold-stdout", "60000", "hi"}, o,
+                                          r.callback(Clock::now())));
+  CHECK(child->terminate());
+  run(45s);
+  kill_grandchild(r.err);
+  REQUIRE(r.error);
+  CHECK_FALSE(*r.error);
+  CHECK(r.out == "hi\n");
+  CHECK(r.after < 30s);
+}
+
+TEST_CASE("spawn_sync: a cancellation before the exit does not cancel the timeout",
+          "[hardening][timeout][sync]") {
+  SpawnSyncOptions o;
+  o.timeout = 2000ms;
+  o.kill_signal = "SIGCHLD";
+  o.force_kill_after = 60s;
+  std::stop_source stop;
+  stop.request_stop();
+  o.stop_token = stop.get_token();
+  const auto start = Clock::now();
+  auto r = childproc::spawn_sync(kHelper, {"hold-stdout", "60000", "hi"}, o);
+  kill_grandchild(r.err);
+  CHECK(Clock::now() - start < 30s);
+  REQUIRE(r.error);
+  CHECK(r.error->code == childproc::errc::aborted);
+}
+
 TEST_CASE("spawn_sync and exec_sync: timeout still bounds the call after the child exited",
           "[hardening][timeout][sync]") {
   SECTION("spawn_sync: ETIMEDOUT, status 0, the output so far (as Node's spawnSync)") {
@@ -311,6 +348,11 @@ TEST_CASE_METHOD(LoopFixture, "argument errors carry Node's exact text", "[harde
         head + "Received 'a\\\\b\\x00\\t\\x7F\\x1B\\x85\xc3\xa9'");
   CHECK(arg0(std::string(200, 'x') + "\0"s) == head + "Received '" + std::string(127, 'x') + "...");
   CHECK(arg0("short\nx\0"s) == head + "Received 'short\\nx\\x00'");
+  // A cut through a character outside the BMP keeps its first surrogate (U+FFFD here).
+  CHECK(arg0(std::string(126, 'a') + "\xF0\x9F\x98\x80\0"s) ==
+        head + "Received '" + std::string(126, 'a') + "\xEF\xBF\xBD...");
+  CHECK(arg0(std::string(125, 'a') + "\xF0\x9F\x98\x80\0"s) ==
+        head + "Received '" + std::string(125, 'a') + "\xF0\x9F\x98\x80...");
   CHECK(arg0(std::string(70, 'a') + "\n\0"s + std::string(10, 'b')) ==
         head + "Received '" + std::string(70, 'a') + "\\n' +\n  '\\x00bbbbbbbbbb'");
   CHECK(arg0("line one is here and long enough\nline two is also here and long enough\n\0 and "

@@ -182,6 +182,7 @@ private:
   bool timer_used_ = false;
   bool close_wait_used_ = false;
   TimerMode timer_mode_ = TimerMode::none;
+  uint64_t timeout_deadline_ = 0;  // loop time the timeout expires at; 0: none pending
   std::chrono::milliseconds force_kill_after_{0};
   std::chrono::milliseconds close_timeout_{0};
   bool detached_ = false;

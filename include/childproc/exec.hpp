@@ -60,8 +60,8 @@ class ExecError {
 public:
   /// The child's exit code, when it exited. Non-zero for errc::command_failed; with
   /// another error it is whatever the child returned, 0 included (a child that had
-  /// exited before `max_buffer` or `timeout` stopped the call, a grandchild holding
-  /// its pipes).
+  /// exited before `max_buffer` stopped the call, or before a `timeout` with
+  /// `kill_tree` signalled its tree).
   std::optional<int> exit_code;
   /// The signal that ended the child, when one did.
   std::optional<int> signal;

@@ -107,7 +107,8 @@ struct SpawnOptions {
   /// ("advanced") is rejected when spawning.
   std::string serialization = "json";
   /// The longest IPC message accepted from the child, in bytes: a longer one is
-  /// skipped with an ErrorEvent (errc::message_too_large). Channel::set_max_message().
+  /// skipped with an ErrorEvent (errc::message_too_large). (A parent_channel() end:
+  /// Channel::set_max_message().)
   std::size_t max_message = kDefaultMaxMessage;
   /// Requesting stop (from any thread) kills the child with `kill_signal` and emits an
   /// ErrorEvent with errc::aborted: Node's `signal` option (AbortSignal).
