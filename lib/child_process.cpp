@@ -138,13 +138,15 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
         env.emplace_back(*e);
     }
     for (const auto& [name, value] : options.env ? *options.env : Env{}) {
-      // Node names the key raw; a NUL in it is shown escaped, since what() is a C
-      // string that would end there.
-      std::string key;
-      for (char ch : name)
-        key += ch == '\0' ? std::string("\\x00") : std::string(1, ch);
-      check_property(name, "options.env['" + key + "']");
-      check_property(value, "options.env['" + key + "']");
+      if (name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
+        // Node names the key raw; a NUL in it is shown escaped, since what() is a C
+        // string that would end there.
+        std::string key;
+        for (char ch : name)
+          key += ch == '\0' ? std::string("\\x00") : std::string(1, ch);
+        check_property(name, "options.env['" + key + "']");
+        check_property(value, "options.env['" + key + "']");
+      }
       if (name.find('=') != std::string::npos || name.empty()) {
         throw InvalidArgument("ERR_INVALID_ARG_VALUE",
                               "The property 'options.env' must not have an empty name or a name "
@@ -548,7 +550,7 @@ void ChildProcess::on_exit(int64_t status, int term_signal, int error) {
       uv_update_time(loop_);
       const uint64_t now = uv_now(loop_);
       const uint64_t left = timeout_deadline_ > now ? timeout_deadline_ - now : 0;
-      start_timer(TimerMode::timeout, std::chrono::milliseconds(left));
+      start_timer(TimerMode::timeout, std::chrono::milliseconds(static_cast<int64_t>(left)));
     }
   }
   maybe_close();

@@ -327,6 +327,12 @@ TEST_CASE_METHOD(LoopFixture, "argument errors carry Node's exact text", "[harde
         nul +
             "The property 'options.env['A']' must be a string without null bytes. Received "
             "'a\\x00b'");
+  SpawnOptions key;
+  key.env = childproc::Env{{"A\0"s, "x"}};
+  CHECK(argument_error([&] { track(childproc::spawn(loop(), "echo", {}, key)); }) ==
+        nul +
+            "The property 'options.env['A\\x00']' must be a string without null bytes. "
+            "Received 'A\\x00'");
   SpawnOptions shell;
   shell.shell = "sh\0"s;
   CHECK(argument_error([&] { track(childproc::spawn(loop(), "echo", {}, shell)); }) ==
