@@ -2,6 +2,13 @@
 // headers must never break such a build, under g++ or clang.
 #include <childproc/childproc.hpp>
 
+#include <string_view>
+
+// version.hpp agrees with meson.build's project() (EXPECTED_VERSION comes from there).
+static_assert(std::string_view(CHILDPROC_VERSION_STRING) == EXPECTED_VERSION);
+static_assert(CHILDPROC_VERSION == CHILDPROC_VERSION_MAJOR * 10000 + CHILDPROC_VERSION_MINOR * 100 +
+                                       CHILDPROC_VERSION_PATCH);
+
 int main() {
   childproc::SpawnOptions options;
   options.kill_tree = true;

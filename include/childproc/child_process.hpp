@@ -1,6 +1,8 @@
 // spawn() and ChildProcess: Node's child_process.spawn for a libuv loop.
 #pragma once
 
+#include <childproc/version.hpp>
+
 #include <uv.h>
 
 #include <childproc/error.hpp>

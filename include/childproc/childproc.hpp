@@ -1,6 +1,8 @@
 // childproc: Node's child_process for C++ programs on a libuv loop. Includes every layer.
 #pragma once
 
+#include <childproc/version.hpp>
+
 #include <childproc/child_process.hpp>
 #include <childproc/error.hpp>
 #include <childproc/event_emitter.hpp>

@@ -2,6 +2,8 @@
 // system error object, and the exceptions thrown for invalid arguments.
 #pragma once
 
+#include <childproc/version.hpp>
+
 #include <stdexcept>
 #include <string>
 #include <string_view>

@@ -1,6 +1,8 @@
 // A typed EventEmitter: events are plain structs, listeners take `const Event&`.
 #pragma once
 
+#include <childproc/version.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <exception>

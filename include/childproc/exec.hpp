@@ -1,6 +1,8 @@
 // exec() and exec_file(): run a child to completion, buffer its output, call back once.
 #pragma once
 
+#include <childproc/version.hpp>
+
 #include <uv.h>
 
 #include <childproc/child_process.hpp>

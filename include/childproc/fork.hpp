@@ -1,6 +1,8 @@
 // fork(): Node's child_process.fork, starting a Node program with an IPC channel.
 #pragma once
 
+#include <childproc/version.hpp>
+
 #include <childproc/child_process.hpp>
 #include <childproc/options.hpp>
 

@@ -3,6 +3,8 @@
 // child's side is parent_channel().
 #pragma once
 
+#include <childproc/version.hpp>
+
 #include <uv.h>
 
 #include <childproc/error.hpp>

@@ -1,6 +1,8 @@
 // Options for spawn(): Node's spawn options with C++ types.
 #pragma once
 
+#include <childproc/version.hpp>
+
 #include <childproc/signals.hpp>
 
 #include <chrono>

@@ -1,6 +1,8 @@
 // What an exited child cost, as the kernel accounted it when it was reaped.
 #pragma once
 
+#include <childproc/version.hpp>
+
 #include <chrono>
 #include <optional>
 

@@ -1,6 +1,8 @@
 // Signal names and numbers, as Node spells them ("SIGTERM", 15).
 #pragma once
 
+#include <childproc/version.hpp>
+
 #include <optional>
 #include <string>
 #include <string_view>

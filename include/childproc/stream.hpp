@@ -2,6 +2,8 @@
 // both (extra slots on fd 3 and up).
 #pragma once
 
+#include <childproc/version.hpp>
+
 #include <uv.h>
 
 #include <childproc/error.hpp>

@@ -4,6 +4,8 @@
 // and leaves no handle, fd or child behind.
 #pragma once
 
+#include <childproc/version.hpp>
+
 #include <childproc/error.hpp>
 #include <childproc/exec.hpp>
 #include <childproc/options.hpp>
