@@ -310,9 +310,9 @@ bool clone_launcher_available() noexcept {
 
 int ProcessWatch::start_clone(uv_loop_t* loop, const LaunchPlan& plan) {
   const auto& stdio = *plan.stdio;
-  const int n = static_cast<int>(stdio.size());
-  std::unique_ptr<int[]> source(new int[stdio.size()]);
-  for (int i = 0; i < n; ++i)
+  const std::size_t n = stdio.size();
+  std::unique_ptr<int[]> source(new int[n]);
+  for (std::size_t i = 0; i < n; ++i)
     source[i] = (stdio[i].flags & UV_INHERIT_FD) != 0 ? stdio[i].data.fd : -1;
   std::size_t argc = 0;
   while (plan.argv[argc] != nullptr)
@@ -323,7 +323,7 @@ int ProcessWatch::start_clone(uv_loop_t* loop, const LaunchPlan& plan) {
   const long parent_pid = plan.die_with_parent ? ::getpid() : 0;
   ChildArgs args{&plan,
                  plan.envp != nullptr ? plan.envp : environ,
-                 n,
+                 static_cast<int>(n),
                  source.get(),
                  path_buf.get(),
                  sh_argv.get(),

@@ -66,7 +66,7 @@ bool is_realtime(int n) noexcept {
 const std::string* realtime_names() {
 #ifdef SIGRTMIN
   static const auto* names = [] {
-    auto* v = new std::string[SIGRTMAX - SIGRTMIN + 1];
+    auto* v = new std::string[static_cast<std::size_t>(SIGRTMAX - SIGRTMIN + 1)];
     for (int i = 0; i <= SIGRTMAX - SIGRTMIN; ++i)
       v[i] = "SIGRTMIN+" + std::to_string(i);
     return v;

@@ -132,9 +132,9 @@ void detail::defer(uv_loop_t* loop, std::function<void()> fn) {
   uv_timer_start(
       &d->timer,
       [](uv_timer_t* t) {
-        auto* d = static_cast<Deferred*>(t->data);
+        auto* deferred = static_cast<Deferred*>(t->data);
         try {
-          d->fn();
+          deferred->fn();
         } catch (...) {
           detail::report_listener_exception();
         }
