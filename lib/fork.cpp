@@ -1,19 +1,15 @@
 #include "arguments.hpp"
+#include "option_fields.hpp"
 
 #include <childproc/fork.hpp>
 
 #include <string>
-#include <variant>
 
 namespace childproc {
 
 std::shared_ptr<ChildProcess> fork(uv_loop_t* loop, std::string_view module,
                                    const std::vector<std::string>& args,
                                    const ForkOptions& options) {
-  if (const auto* b = std::get_if<bool>(&options.shell); b == nullptr || *b) {
-    throw InvalidArgument("ERR_INVALID_ARG_VALUE",
-                          "fork() runs node directly: options.shell must be false");
-  }
   if (module.empty()) {
     throw InvalidArgument("ERR_INVALID_ARG_VALUE",
                           "The argument 'modulePath' cannot be empty. Received ''");
@@ -23,7 +19,7 @@ std::shared_ptr<ChildProcess> fork(uv_loop_t* loop, std::string_view module,
   detail::check_property(options.exec_path, "options.execPath");
   for (std::size_t i = 0; i < options.exec_argv.size(); ++i)
     detail::check_property(options.exec_argv[i], "options.execArgv[" + std::to_string(i) + "]");
-  SpawnOptions so = options;
+  SpawnOptions so = detail::spawn_options_of(options);
   if (so.stdio.empty()) {
     const Stdio io = options.silent ? Stdio::pipe() : Stdio::inherit();
     so.stdio = {io, io, io, Stdio::ipc()};

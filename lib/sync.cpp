@@ -16,6 +16,7 @@
 #include "collector.hpp"
 #include "exec_common.hpp"
 #include "fd_floor.hpp"
+#include "option_fields.hpp"
 #include "stream_access.hpp"
 
 namespace childproc {
@@ -95,11 +96,10 @@ void write_all(int fd, std::string_view data) {
   }
 }
 
-}  // namespace
-
-SpawnSyncResult spawn_sync(std::string_view file, const std::vector<std::string>& args,
-                           const SpawnSyncOptions& options) {
-  SpawnOptions so = options;
+// spawn_sync() for options already in spawn()'s form (exec_sync's too).
+SpawnSyncResult run_sync(std::string_view file, const std::vector<std::string>& args,
+                         SpawnOptions so, const std::optional<std::string>& input,
+                         std::size_t max_buffer) {
   while (so.stdio.size() < 3)
     so.stdio.push_back(Stdio::pipe());
   for (const Stdio& s : so.stdio) {
@@ -107,7 +107,7 @@ SpawnSyncResult spawn_sync(std::string_view file, const std::vector<std::string>
       throw InvalidArgument("ERR_IPC_SYNC_FORK", "IPC cannot be used with synchronous forks");
     }
   }
-  if (options.input && so.stdio[0].kind() != Stdio::Kind::pipe) {
+  if (input && so.stdio[0].kind() != Stdio::Kind::pipe) {
     throw InvalidArgument("ERR_INVALID_ARG_VALUE",
                           "The property 'options.input' needs stdin (options.stdio[0]) to be "
                           "a pipe");
@@ -141,7 +141,7 @@ SpawnSyncResult spawn_sync(std::string_view file, const std::vector<std::string>
   for (std::size_t i = 0; i < collectors.size(); ++i) {
     const auto& s = child->stdio(i);
     if (!s || !s->readable()) continue;
-    collectors[i] = std::make_unique<detail::Collector>(options.max_buffer, [&, raw] {
+    collectors[i] = std::make_unique<detail::Collector>(max_buffer, [&, raw] {
       if (!error) error = sync_error(*raw, uv_error(UV_ENOBUFS));
       stop_reading();
       raw->terminate();
@@ -161,8 +161,8 @@ SpawnSyncResult spawn_sync(std::string_view file, const std::vector<std::string>
   if (const auto& in = child->std_in()) {
     // A child that exits without reading all of `input` is not an error (as Node).
     in->on<ErrorEvent>([](const ErrorEvent&) {});
-    if (options.input) {
-      in->end(*options.input);
+    if (input) {
+      in->end(*input);
     } else {
       in->end();
     }
@@ -185,16 +185,23 @@ SpawnSyncResult spawn_sync(std::string_view file, const std::vector<std::string>
   return result;
 }
 
+}  // namespace
+
+// The key function: the vtable and type_info live in the library, once.
+ExecSyncError::~ExecSyncError() = default;
+
+SpawnSyncResult spawn_sync(std::string_view file, const std::vector<std::string>& args,
+                           const SpawnSyncOptions& options) {
+  return run_sync(file, args, detail::spawn_options_of(options), options.input, options.max_buffer);
+}
+
 namespace {
 
 std::string run_exec_sync(std::string_view file, const std::vector<std::string>& args,
                           const ExecSyncOptions& o, bool shell_default, std::string cmd) {
-  SpawnSyncOptions so;
-  static_cast<SpawnOptions&>(so) = detail::exec_spawn_options(o, shell_default);
+  SpawnOptions so = detail::exec_spawn_options(detail::exec_fields(o), shell_default);
   so.stdio = o.stdio;
-  so.input = o.input;
-  so.max_buffer = o.max_buffer;
-  SpawnSyncResult r = spawn_sync(file, args, so);
+  SpawnSyncResult r = run_sync(file, args, std::move(so), o.input, o.max_buffer);
   // As Node's execSync: with the default stdio the child's stderr is shown as well.
   if (o.stdio.empty()) write_all(STDERR_FILENO, r.err);
   if (!r.error && r.status == 0) return std::move(r.out);

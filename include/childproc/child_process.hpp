@@ -66,7 +66,7 @@ class ChildProcess final : public EventEmitter<SpawnEvent, ExitEvent, CloseEvent
                                                MessageEvent, DisconnectEvent>,
                            public std::enable_shared_from_this<ChildProcess> {
 public:
-  ~ChildProcess();
+  CHILDPROC_API ~ChildProcess();
 
   /// The process id; empty when the spawn failed.
   std::optional<int> pid() const noexcept { return pid_; }
@@ -89,24 +89,25 @@ public:
   const std::shared_ptr<Stream>& std_out() const noexcept { return stdio(1); }
   const std::shared_ptr<Stream>& std_err() const noexcept { return stdio(2); }
   /// The parent's end of fd `i`; null where it is not a pipe or out of range.
-  const std::shared_ptr<Stream>& stdio(std::size_t i) const noexcept;
+  CHILDPROC_API const std::shared_ptr<Stream>& stdio(std::size_t i) const noexcept;
 
   /// Sends `signal` (default SIGTERM) to the child. False, and nothing sent, when
   /// there is no live child (spawn failed, or already exited). With kill_tree the
   /// signal goes to the whole tree, until CloseEvent (descendants may outlive the
   /// child); signal 0 still asks about the child alone.
-  bool kill(Signal signal = Signal());
+  CHILDPROC_API bool kill(Signal signal = Signal());
 
   /// Sends `signal` to the child's whole process group. The child must have been
   /// spawned `detached` (it then leads its own group); otherwise throws
   /// std::logic_error. Works until CloseEvent, so grandchildren that outlive the child
   /// and hold its pipes can still be reached. False when nothing was signalled.
-  bool kill_group(Signal signal = Signal());
+  CHILDPROC_API bool kill_group(Signal signal = Signal());
 
   /// Sends the spawn option `kill_signal`, then SIGKILL after `force_kill_after`
   /// (default: the spawn option of that name) if the child is still alive; a zero
   /// delay sends only `kill_signal`. False when there is no live child.
-  bool terminate(std::optional<std::chrono::milliseconds> force_kill_after = std::nullopt);
+  CHILDPROC_API bool terminate(
+      std::optional<std::chrono::milliseconds> force_kill_after = std::nullopt);
 
   /// How kill_tree reaches the tree: none without kill_tree.
   TreeMechanism tree_mechanism() const noexcept { return tree_; }
@@ -115,30 +116,30 @@ public:
   /// (where provably the child's) its peak RSS. Empty before the exit, after a failed
   /// spawn, on the uv_spawn launcher (libuv reaps without asking), and when another
   /// reaper in this process took the child first.
-  std::optional<ResourceUsage> resource_usage() const;
+  CHILDPROC_API std::optional<ResourceUsage> resource_usage() const;
 
   /// Keep the loop alive for this child (the default) / let the loop end without
   /// waiting for it. unref() also releases the child's stdio streams and IPC channel,
   /// unlike Node.
-  void ref() noexcept;
-  void unref() noexcept;
+  CHILDPROC_API void ref() noexcept;
+  CHILDPROC_API void unref() noexcept;
 
   /// Sends one message over the IPC channel: `json` must be exactly one JSON value
   /// (see check_message()). Returns false when refused (the error goes to `cb`, else
   /// to an ErrorEvent, from the loop; nothing is written) or when 128 KiB or more is
   /// queued (the message is queued: slow down until callbacks come). Throws
   /// std::logic_error when the child was spawned without an IPC slot.
-  bool send(std::string_view json, Channel::SendCallback cb = {});
+  CHILDPROC_API bool send(std::string_view json, Channel::SendCallback cb = {});
   /// Closes the IPC channel after writing what is queued: DisconnectEvent here, and
   /// 'disconnect' in the child. ErrorEvent (errc::disconnected) when already closed.
   /// Throws std::logic_error without an IPC slot.
-  void disconnect();
+  CHILDPROC_API void disconnect();
   /// True while the IPC channel is open; false without one.
   bool connected() const noexcept { return channel_ && channel_->connected(); }
   /// Node's `subprocess.channel.ref()/unref()`: whether the open channel alone keeps
   /// the loop alive (by default it does until disconnected). No-op without a channel.
-  void ref_channel() noexcept;
-  void unref_channel() noexcept;
+  CHILDPROC_API void ref_channel() noexcept;
+  CHILDPROC_API void unref_channel() noexcept;
 
   uv_loop_t* loop() const noexcept { return loop_; }
 
@@ -219,7 +220,7 @@ private:
 /// guard is destroyed (or move-assigned over) is terminate()d with `grace` before
 /// SIGKILL; a zero grace sends only `kill_signal`. The SIGKILL comes from the child's
 /// loop, so that loop must run again for it.
-class ChildGuard {
+class CHILDPROC_API ChildGuard {
 public:
   explicit ChildGuard(std::shared_ptr<ChildProcess> child,
                       std::chrono::milliseconds grace = std::chrono::seconds(1)) noexcept
@@ -244,18 +245,18 @@ private:
 /// Raises this process's soft RLIMIT_NOFILE to its hard limit, as Node does at start-up
 /// (each piped child holds about four fds in the parent; childproc never changes the
 /// limit by itself). Returns the new soft limit, or -errno.
-long raise_fd_limit() noexcept;
+CHILDPROC_API long raise_fd_limit() noexcept;
 
 /// Starts `file` with `args` (argv[1...]) on `loop`. Throws `InvalidArgument` (or a
 /// subclass) for arguments that are wrong before anything starts: an empty file, a
 /// NUL byte in a string, a negative timeout, a bad fd. Failures of the OS (ENOENT,
 /// EACCES, a bad cwd, EMFILE, EPERM) arrive as ErrorEvent then CloseEvent.
-std::shared_ptr<ChildProcess> spawn(uv_loop_t* loop, std::string_view file,
-                                    const std::vector<std::string>& args = {},
-                                    const SpawnOptions& options = {});
+CHILDPROC_API std::shared_ptr<ChildProcess> spawn(uv_loop_t* loop, std::string_view file,
+                                                  const std::vector<std::string>& args = {},
+                                                  const SpawnOptions& options = {});
 /// As above, on uv_default_loop().
-std::shared_ptr<ChildProcess> spawn(std::string_view file,
-                                    const std::vector<std::string>& args = {},
-                                    const SpawnOptions& options = {});
+CHILDPROC_API std::shared_ptr<ChildProcess> spawn(std::string_view file,
+                                                  const std::vector<std::string>& args = {},
+                                                  const SpawnOptions& options = {});
 
 }  // namespace childproc

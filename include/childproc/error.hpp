@@ -14,10 +14,10 @@ namespace childproc {
 
 /// The category of libuv's negative errno values (UV_ENOENT, ...). `message()` is
 /// uv_strerror's text; the codes compare equal to the matching `std::errc`.
-const std::error_category& uv_category() noexcept;
+CHILDPROC_API const std::error_category& uv_category() noexcept;
 
 /// An error_code for a libuv result (`err` < 0).
-std::error_code uv_error(int err) noexcept;
+CHILDPROC_API std::error_code uv_error(int err) noexcept;
 
 /// Conditions childproc itself reports.
 enum class errc {
@@ -33,15 +33,15 @@ enum class errc {
 };
 
 /// The category of `errc`.
-const std::error_category& childproc_category() noexcept;
-std::error_code make_error_code(errc e) noexcept;
+CHILDPROC_API const std::error_category& childproc_category() noexcept;
+CHILDPROC_API std::error_code make_error_code(errc e) noexcept;
 
 /// Node's short code for an error: "ENOENT", "EPIPE", "ABORT_ERR",
 /// "ERR_CHILD_PROCESS_STDIO_MAXBUFFER", ... Empty for a success code.
-std::string code_name(const std::error_code& code);
+CHILDPROC_API std::string code_name(const std::error_code& code);
 
 /// Node's system error: what failed (`syscall`, `path`), with which code.
-struct Error {
+struct CHILDPROC_API Error {
   /// What went wrong; empty (false) when there is no error.
   std::error_code code;
   /// The operation, as Node names it: "spawn ls", "write", "kill".
@@ -61,7 +61,7 @@ struct Error {
 
 /// Base of the exceptions thrown for arguments that are wrong before anything is
 /// started (Node's TypeError/RangeError). `code()` is Node's code.
-class InvalidArgument : public std::invalid_argument {
+class CHILDPROC_API InvalidArgument : public std::invalid_argument {
 public:
   InvalidArgument(std::string code, const std::string& message);
   /// "ERR_INVALID_ARG_VALUE", "ERR_UNKNOWN_SIGNAL", "ERR_OUT_OF_RANGE", ...
@@ -72,13 +72,13 @@ private:
 };
 
 /// A signal name or number that this platform does not have.
-class UnknownSignal : public InvalidArgument {
+class CHILDPROC_API UnknownSignal : public InvalidArgument {
 public:
   explicit UnknownSignal(std::string_view signal);
 };
 
 /// A numeric option outside its range (a negative timeout).
-class OutOfRange : public InvalidArgument {
+class CHILDPROC_API OutOfRange : public InvalidArgument {
 public:
   OutOfRange(std::string_view name, std::string_view expected, std::string_view received);
 };

@@ -3,6 +3,7 @@
 
 #include <childproc/version.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -19,6 +20,15 @@ namespace childproc {
 /// Identifies one listener; returned by `on`/`once`, taken by `off`.
 using ListenerId = std::uint64_t;
 
+/// A listener for event `E`: callable as `fn(const E&)` (whatever it returns is
+/// ignored) and copyable, as std::function needs.
+template <typename F, typename E>
+concept Listener = std::invocable<F&, const E&> && std::copy_constructible<std::decay_t<F>>;
+
+/// `E` is one of `Events...`: an event that an EventEmitter<Events...> emits.
+template <typename E, typename... Events>
+concept OneOfEvents = (std::is_same_v<E, Events> || ...);
+
 /// Receives what nobody else handled: an ErrorEvent emitted with no listener, and an
 /// exception thrown by a listener (listeners run inside libuv callbacks, which an
 /// exception must never cross). Process-wide; the default writes one line to stderr.
@@ -26,13 +36,13 @@ using UnhandledHandler = std::function<void(std::string_view message)>;
 
 /// Replaces the handler (an empty function restores the default) and returns the
 /// previous one. Thread-safe.
-UnhandledHandler set_unhandled_handler(UnhandledHandler handler);
+CHILDPROC_API UnhandledHandler set_unhandled_handler(UnhandledHandler handler);
 
 namespace detail {
 /// Passes `message` to the current UnhandledHandler; never throws.
-void report_unhandled(std::string_view message) noexcept;
+CHILDPROC_API void report_unhandled(std::string_view message) noexcept;
 /// Reports the exception in flight (called from a catch block).
-void report_listener_exception() noexcept;
+CHILDPROC_API void report_listener_exception() noexcept;
 
 template <typename E>
 class ListenerList {
@@ -124,13 +134,13 @@ public:
   /// Calls `fn(const E&)` on every `E` until `off(id)`.
   template <typename E, typename F>
   ListenerId on(F&& fn) {
-    return list<E>().add(next_id_++, std::function<void(const E&)>(std::forward<F>(fn)), false);
+    return add<E>(std::forward<F>(fn), false);
   }
 
   /// Calls `fn(const E&)` on the next `E` only.
   template <typename E, typename F>
   ListenerId once(F&& fn) {
-    return list<E>().add(next_id_++, std::function<void(const E&)>(std::forward<F>(fn)), true);
+    return add<E>(std::forward<F>(fn), true);
   }
 
   /// Removes a listener; false when `id` is not (or no longer) registered.
@@ -141,6 +151,7 @@ public:
   /// Listeners currently registered for `E`.
   template <typename E>
   std::size_t listener_count() const noexcept {
+    static_assert(OneOfEvents<E, Events...>, "childproc: this emitter has no such event");
     return std::get<detail::ListenerList<E>>(lists_).size();
   }
 
@@ -166,9 +177,29 @@ protected:
   }
 
 private:
+  // The checks are static_asserts, not a requires-clause, so a mistake is one error
+  // that says what is expected (a requires-clause gives "no matching function" and a
+  // page of notes). The compiler's "in instantiation of" line above the error lists
+  // this emitter's events (`Events = {...}`) and the listener's type (`F = ...`).
+  template <typename E, typename F>
+  ListenerId add(F&& fn, bool once) {
+    static_assert(OneOfEvents<E, Events...>,
+                  "childproc: this emitter has no such event; the ones it emits are the "
+                  "Events of the EventEmitter named above (DataEvent, EndEvent, DrainEvent "
+                  "and FinishEvent are a Stream's: listen on child->std_out(), ...)");
+    static_assert(Listener<F, E>,
+                  "childproc: a listener must be callable as fn(const E&), e.g. "
+                  "[](const childproc::ExitEvent& e) { ... }, and copyable");
+    if constexpr (OneOfEvents<E, Events...> && Listener<F, E>) {
+      return list<E>().add(next_id_++, std::function<void(const E&)>(std::forward<F>(fn)), once);
+    } else {
+      return 0;  // not reached: a static_assert above failed
+    }
+  }
+
   template <typename E>
   detail::ListenerList<E>& list() noexcept {
-    static_assert((std::is_same_v<E, Events> || ...), "this emitter has no such event");
+    static_assert(OneOfEvents<E, Events...>, "childproc: this emitter has no such event");
     return std::get<detail::ListenerList<E>>(lists_);
   }
 

@@ -58,7 +58,7 @@ struct ExecOptions {
 };
 
 /// What went wrong in an exec; empty (false) on success. Node's exec error object.
-class ExecError {
+class CHILDPROC_API ExecError {
 public:
   /// The child's exit code, when it exited. Non-zero for errc::command_failed; with
   /// another error it is whatever the child returned, 0 included (a child that had
@@ -98,25 +98,29 @@ using ExecCallback = std::function<void(const ExecError& error, std::string out,
 /// Runs `command` through the shell (`/bin/sh -c`, or options.shell) and buffers its
 /// output. Returns the ChildProcess; its events still fire. Throws InvalidArgument
 /// for an empty command and the other argument errors of spawn().
-std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
-                                   const ExecOptions& options, ExecCallback callback);
-std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
-                                   ExecCallback callback);
-std::shared_ptr<ChildProcess> exec(std::string_view command, const ExecOptions& options,
-                                   ExecCallback callback);
-std::shared_ptr<ChildProcess> exec(std::string_view command, ExecCallback callback);
+CHILDPROC_API std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
+                                                 const ExecOptions& options, ExecCallback callback);
+CHILDPROC_API std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
+                                                 ExecCallback callback);
+CHILDPROC_API std::shared_ptr<ChildProcess> exec(std::string_view command,
+                                                 const ExecOptions& options, ExecCallback callback);
+CHILDPROC_API std::shared_ptr<ChildProcess> exec(std::string_view command, ExecCallback callback);
 
 /// Runs `file` with `args` directly (no shell unless options.shell) and buffers its
 /// output, as exec().
-std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
-                                        const std::vector<std::string>& args,
-                                        const ExecOptions& options, ExecCallback callback);
-std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
-                                        const std::vector<std::string>& args,
-                                        ExecCallback callback);
-std::shared_ptr<ChildProcess> exec_file(std::string_view file, const std::vector<std::string>& args,
-                                        const ExecOptions& options, ExecCallback callback);
-std::shared_ptr<ChildProcess> exec_file(std::string_view file, const std::vector<std::string>& args,
-                                        ExecCallback callback);
+CHILDPROC_API std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
+                                                      const std::vector<std::string>& args,
+                                                      const ExecOptions& options,
+                                                      ExecCallback callback);
+CHILDPROC_API std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
+                                                      const std::vector<std::string>& args,
+                                                      ExecCallback callback);
+CHILDPROC_API std::shared_ptr<ChildProcess> exec_file(std::string_view file,
+                                                      const std::vector<std::string>& args,
+                                                      const ExecOptions& options,
+                                                      ExecCallback callback);
+CHILDPROC_API std::shared_ptr<ChildProcess> exec_file(std::string_view file,
+                                                      const std::vector<std::string>& args,
+                                                      ExecCallback callback);
 
 }  // namespace childproc

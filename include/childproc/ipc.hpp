@@ -39,7 +39,7 @@ struct DisconnectEvent {};
 /// Why `json` cannot be sent as one message, or nullopt when it can: it must be
 /// exactly one JSON value (RFC 8259, valid UTF-8) with no raw newline byte, and not one
 /// of Node's internal messages (an object whose "cmd" is a string starting "NODE_").
-std::optional<std::string> check_message(std::string_view json);
+CHILDPROC_API std::optional<std::string> check_message(std::string_view json);
 
 class Channel;
 namespace detail {
@@ -68,39 +68,39 @@ public:
   /// callbacks run in the order of the send() calls.
   using SendCallback = std::function<void(std::error_code)>;
 
-  ~Channel() override;
+  CHILDPROC_API ~Channel() override;
 
   /// Sends one message: `json` and a newline. Returns false when it was refused (the
   /// error goes to `cb`, or else to an ErrorEvent, from the loop) or when the queue of
   /// unwritten messages has reached 128 KiB (Node's threshold): the message is queued,
   /// but wait for its callback before sending much more.
-  bool send(std::string_view json, SendCallback cb = {});
+  CHILDPROC_API bool send(std::string_view json, SendCallback cb = {});
 
   /// Stops delivering messages, writes what is queued, then closes the socket: the
   /// peer sees 'disconnect'. DisconnectEvent follows from the loop. When already
   /// disconnected, an ErrorEvent says so (as Node's ERR_IPC_DISCONNECTED).
-  void disconnect();
+  CHILDPROC_API void disconnect();
 
   /// True until disconnect() or the peer's close.
   bool connected() const noexcept { return connected_; }
   /// Bytes of messages queued and not yet written.
-  std::size_t writable_length() const noexcept;
+  CHILDPROC_API std::size_t writable_length() const noexcept;
 
   /// Whether the channel keeps its loop alive. A child's end (parent_channel()) does
   /// so only while it has MessageEvent or DisconnectEvent listeners, as Node's
   /// process channel; a parent's end until it disconnects. Queued messages keep the
   /// loop alive until written either way, as libuv write requests do. unref() lets
   /// the loop end regardless.
-  void ref() noexcept;
-  void unref() noexcept;
+  CHILDPROC_API void ref() noexcept;
+  CHILDPROC_API void unref() noexcept;
 
   uv_loop_t* loop() const noexcept { return loop_; }
 
   /// The longest message (in bytes, without its newline) this end accepts from its
   /// peer; a longer one is skipped with an ErrorEvent, so a peer that never sends a
   /// newline cannot grow this process's memory. Node has no limit.
-  std::size_t max_message() const noexcept;
-  void set_max_message(std::size_t bytes) noexcept;
+  CHILDPROC_API std::size_t max_message() const noexcept;
+  CHILDPROC_API void set_max_message(std::size_t bytes) noexcept;
 
   /// EventEmitter's registration, tracked so listeners can keep the loop alive.
   template <typename E, typename F>
@@ -143,7 +143,7 @@ private:
   void defer_error(Error error, SendCallback cb);
   SendCallback track(SendCallback cb);
   void deliver_outcomes();
-  void update_ref() noexcept;
+  CHILDPROC_API void update_ref() noexcept;
   void start();
   void flush_batch();
   void write_batch();
@@ -187,6 +187,6 @@ private:
 /// returns null, like a process started without a channel. The fd is made non-blocking and
 /// close-on-exec. Throws InvalidArgument when the variables are set but unusable: not an fd number,
 /// not a socket, or a serialization other than "json". Not thread-safe (it edits the environment).
-std::shared_ptr<Channel> parent_channel(uv_loop_t* loop);
+CHILDPROC_API std::shared_ptr<Channel> parent_channel(uv_loop_t* loop);
 
 }  // namespace childproc

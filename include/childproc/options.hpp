@@ -76,7 +76,9 @@ private:
 inline constexpr std::size_t kDefaultMaxMessage = std::size_t{64} << 20;
 
 /// spawn()'s options. Every field is optional: `{}` runs the program with three pipes
-/// in the parent's cwd and environment.
+/// in the parent's cwd and environment. SpawnSyncOptions and ForkOptions repeat these
+/// fields (no inheritance, so designated initialisers work): a field added here goes
+/// there too, and into the copies in lib/option_fields.hpp.
 struct SpawnOptions {
   /// The child's working directory (default: the parent's).
   std::optional<std::string> cwd{};

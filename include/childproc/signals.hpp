@@ -11,17 +11,17 @@ namespace childproc {
 
 /// The canonical name of signal `number` ("SIGTERM"), or an empty view when this
 /// platform has no such signal. Real-time signals are named "SIGRTMIN+n".
-std::string_view signal_name(int number) noexcept;
+CHILDPROC_API std::string_view signal_name(int number) noexcept;
 
 /// The number for `name`: accepts "SIGTERM", "sigterm", "TERM" and decimal strings
 /// ("15"). Empty when the name or number is not a signal here. "0" is accepted: it
 /// is the null signal that only checks that a process exists.
-std::optional<int> signal_number(std::string_view name) noexcept;
+CHILDPROC_API std::optional<int> signal_number(std::string_view name) noexcept;
 
 /// A validated signal, built from a number or a name. Construction from anything
 /// that is not a signal throws `UnknownSignal` (Node's ERR_UNKNOWN_SIGNAL), so a bad
 /// `kill_signal` fails at the call that names it, not later when it is used.
-class Signal {
+class CHILDPROC_API Signal {
 public:
   /// SIGTERM, Node's default kill signal.
   Signal() noexcept;

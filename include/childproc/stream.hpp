@@ -65,7 +65,7 @@ public:
   /// Called once a write has reached the kernel (empty code) or failed.
   using WriteCallback = std::function<void(std::error_code)>;
 
-  ~Stream();
+  CHILDPROC_API ~Stream();
 
   /// True until EndEvent (or close): more data may come.
   bool readable() const noexcept { return readable_; }
@@ -78,29 +78,29 @@ public:
   uv_loop_t* loop() const noexcept { return loop_; }
 
   /// Stops reading: the data waits in the pipe and a child writing more blocks.
-  void pause();
+  CHILDPROC_API void pause();
   /// Reads again.
-  void resume();
+  CHILDPROC_API void resume();
   bool paused() const noexcept { return paused_; }
 
   /// Queues `data` for the child (written at once where the pipe has room). Returns
   /// false when the queue has reached the high-water mark: wait for DrainEvent. After
   /// `end()` or close it writes nothing and returns false; EPIPE then reaches `cb`
   /// from the loop, and an ErrorEvent comes once per stream (as Node's 'error').
-  bool write(std::string_view data, WriteCallback cb = {});
+  CHILDPROC_API bool write(std::string_view data, WriteCallback cb = {});
   /// As above, taking ownership so a queued remainder is not copied.
-  bool write(std::string&& data, WriteCallback cb = {});
+  CHILDPROC_API bool write(std::string&& data, WriteCallback cb = {});
   /// As above, for a C string (without this, a literal would be ambiguous).
   bool write(const char* data, WriteCallback cb = {}) {
     return write(std::string_view(data), std::move(cb));
   }
   /// Writes what is queued, then closes the write side: the child reads EOF.
   /// FinishEvent, then CloseEvent (for a stream that is not also readable).
-  void end();
+  CHILDPROC_API void end();
   /// `write(data)` then `end()`.
-  void end(std::string_view data);
+  CHILDPROC_API void end(std::string_view data);
   /// Closes now; queued writes fail with ECANCELED. CloseEvent follows.
-  void destroy();
+  CHILDPROC_API void destroy();
 
   /// Bytes queued and not yet written.
   std::size_t writable_length() const noexcept { return queued_bytes_; }
@@ -109,8 +109,8 @@ public:
   void set_high_water_mark(std::size_t bytes) noexcept { high_water_mark_ = bytes; }
 
   /// Whether this stream keeps its loop alive (the default) or not.
-  void ref() noexcept;
-  void unref() noexcept;
+  CHILDPROC_API void ref() noexcept;
+  CHILDPROC_API void unref() noexcept;
 
 private:
   friend struct detail::StreamAccess;

@@ -11,17 +11,40 @@
 #include <childproc/options.hpp>
 #include <childproc/resource_usage.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 namespace childproc {
 
-/// spawn_sync()'s options: spawn()'s, plus what a blocking call needs.
-struct SpawnSyncOptions : SpawnOptions {
+/// spawn_sync()'s options: spawn()'s (each as in SpawnOptions), less the IPC ones, plus
+/// what a blocking call needs. A struct of its own, not derived from SpawnOptions, so
+/// designated initialisers work: `spawn_sync("sort", {}, {.input = "b\na\n"})`.
+struct SpawnSyncOptions {
+  std::optional<std::string> cwd{};
+  std::optional<Env> env{};
+  std::optional<std::string> argv0{};
+  /// Missing entries of 0-2 are pipes; Stdio::ipc() is refused (ERR_IPC_SYNC_FORK).
+  std::vector<Stdio> stdio{};
+  bool detached = false;
+  std::optional<int> uid{};
+  std::optional<int> gid{};
+  std::variant<bool, std::string> shell = false;
+  /// Bounds the whole call: ETIMEDOUT in the result.
+  std::chrono::milliseconds timeout{0};
+  Signal kill_signal{};
+  std::chrono::milliseconds force_kill_after{0};
+  std::chrono::milliseconds close_timeout{0};
+  /// Requesting stop (from another thread) ends the call with errc::aborted.
+  std::stop_token stop_token{};
+  bool kill_tree = false;
+  bool die_with_parent = false;
   /// Written to the child's stdin, which is then closed. Needs stdin to be a pipe.
   /// Without it a piped stdin is closed at once (the child reads EOF).
   std::optional<std::string> input{};
@@ -57,11 +80,29 @@ struct SpawnSyncResult {
 /// Runs `file` with `args` and waits for it to close. Throws InvalidArgument for the
 /// argument errors of spawn() and for `input` with a stdin that is not a pipe;
 /// everything else is in the result.
-SpawnSyncResult spawn_sync(std::string_view file, const std::vector<std::string>& args = {},
-                           const SpawnSyncOptions& options = {});
+CHILDPROC_API SpawnSyncResult spawn_sync(std::string_view file,
+                                         const std::vector<std::string>& args = {},
+                                         const SpawnSyncOptions& options = {});
 
-/// exec_sync()'s and exec_file_sync()'s options: exec's, plus `input` and `stdio`.
-struct ExecSyncOptions : ExecOptions {
+/// exec_sync()'s and exec_file_sync()'s options: exec's (each as in ExecOptions), plus
+/// `input` and `stdio`. Not derived from ExecOptions, so designated initialisers work.
+struct ExecSyncOptions {
+  std::optional<std::string> cwd{};
+  std::optional<Env> env{};
+  std::optional<int> uid{};
+  std::optional<int> gid{};
+  /// Empty: exec_sync's /bin/sh, exec_file_sync's no shell.
+  std::optional<std::variant<bool, std::string>> shell{};
+  /// Bounds the whole call: ExecSyncError with ETIMEDOUT.
+  std::chrono::milliseconds timeout{0};
+  Signal kill_signal{};
+  std::chrono::milliseconds force_kill_after{0};
+  std::chrono::milliseconds close_timeout{0};
+  /// Bytes kept per stream; past it the child is killed and the call throws (ENOBUFS).
+  std::size_t max_buffer = 1024 * 1024;
+  std::stop_token stop_token{};
+  bool kill_tree = false;
+  bool die_with_parent = false;
   /// Written to the child's stdin, which is then closed.
   std::optional<std::string> input{};
   /// As SpawnOptions. When empty (the default) stdout and stderr are captured, and
@@ -73,10 +114,11 @@ struct ExecSyncOptions : ExecOptions {
 /// non-zero or was killed. what(): "Command failed: <cmd>" plus "\n<stderr>" when
 /// stderr is not empty, or the error's own message when the child never finished
 /// normally ("spawnSync /bin/sh ENOENT", "spawnSync /bin/sh ETIMEDOUT").
-class ExecSyncError : public std::runtime_error {
+class CHILDPROC_API ExecSyncError : public std::runtime_error {
 public:
   ExecSyncError(const std::string& message, std::string command, SpawnSyncResult run)
       : std::runtime_error(message), cmd(std::move(command)), result(std::move(run)) {}
+  ~ExecSyncError() override;
 
   /// The command as given (exec_file_sync: file and args joined by spaces).
   std::string cmd;
@@ -85,9 +127,10 @@ public:
 };
 
 /// Runs `command` through the shell, waits, and returns its stdout.
-std::string exec_sync(std::string_view command, const ExecSyncOptions& options = {});
+CHILDPROC_API std::string exec_sync(std::string_view command, const ExecSyncOptions& options = {});
 /// Runs `file` with `args` (no shell unless options.shell), waits, returns its stdout.
-std::string exec_file_sync(std::string_view file, const std::vector<std::string>& args = {},
-                           const ExecSyncOptions& options = {});
+CHILDPROC_API std::string exec_file_sync(std::string_view file,
+                                         const std::vector<std::string>& args = {},
+                                         const ExecSyncOptions& options = {});
 
 }  // namespace childproc

@@ -1,5 +1,5 @@
-// childproc's version, and the language it needs: included first by every public header,
-// so a build below C++20 fails with one line that says so.
+// childproc's version, the language it needs, and the export macro: included first by
+// every public header, so a build below C++20 fails with one line that says so.
 #pragma once
 
 #if !defined(__cplusplus) || __cplusplus < 202002L
@@ -26,3 +26,12 @@
 /// One number to compare: MAJOR * 10000 + MINOR * 100 + PATCH.
 #define CHILDPROC_VERSION \
   (CHILDPROC_VERSION_MAJOR * 10000 + CHILDPROC_VERSION_MINOR * 100 + CHILDPROC_VERSION_PATCH)
+
+/// Marks the public API: the library is built with hidden visibility, so only names
+/// marked so (and nothing of childproc::detail that the headers do not call) are
+/// exported from libchildproc.so.
+#if defined(__GNUC__) || defined(__clang__)
+#define CHILDPROC_API __attribute__((visibility("default")))
+#else
+#define CHILDPROC_API
+#endif
