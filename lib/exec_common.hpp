@@ -11,9 +11,11 @@
 
 namespace childproc::detail {
 
-/// spawn()'s options for an exec: `shell_default` is true for exec (which always
-/// uses a shell, /bin/sh unless a path is given) and false for exec_file.
-inline SpawnOptions exec_spawn_options(const ExecOptions& o, bool shell_default) {
+/// spawn()'s options for an exec, from ExecOptions or ExecSyncOptions (which repeats its
+/// fields): `shell_default` is true for exec (which always uses a shell, /bin/sh unless
+/// a path is given) and false for exec_file.
+template <typename O>
+SpawnOptions exec_spawn_options(const O& o, bool shell_default) {
   SpawnOptions so;
   so.cwd = o.cwd;
   so.env = o.env;

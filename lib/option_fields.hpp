@@ -1,10 +1,9 @@
-// SpawnSyncOptions, ForkOptions and ExecSyncOptions repeat the fields of SpawnOptions or
-// ExecOptions rather than derive from them, so users can fill them with designated
-// initialisers; these copy the shared fields across. A field named here that one of
-// the structs lacks is a compile error.
+// SpawnSyncOptions and ForkOptions repeat the fields of SpawnOptions rather than derive
+// from it, so users can fill them with designated initialisers; these copy the shared
+// fields across (ExecSyncOptions' go through exec_spawn_options, exec_common.hpp). A
+// field named here that one of the structs lacks is a compile error.
 #pragma once
 
-#include <childproc/exec.hpp>
 #include <childproc/fork.hpp>
 #include <childproc/options.hpp>
 #include <childproc/sync.hpp>
@@ -43,26 +42,6 @@ inline SpawnOptions spawn_options_of(const ForkOptions& o) {
   so.serialization = o.serialization;
   so.max_message = o.max_message;
   return so;
-}
-
-/// ExecOptions' fields, from ExecOptions or ExecSyncOptions.
-template <typename O>
-ExecOptions exec_fields(const O& o) {
-  ExecOptions eo;
-  eo.cwd = o.cwd;
-  eo.env = o.env;
-  eo.uid = o.uid;
-  eo.gid = o.gid;
-  eo.shell = o.shell;
-  eo.timeout = o.timeout;
-  eo.kill_signal = o.kill_signal;
-  eo.force_kill_after = o.force_kill_after;
-  eo.close_timeout = o.close_timeout;
-  eo.max_buffer = o.max_buffer;
-  eo.stop_token = o.stop_token;
-  eo.kill_tree = o.kill_tree;
-  eo.die_with_parent = o.die_with_parent;
-  return eo;
 }
 
 }  // namespace childproc::detail

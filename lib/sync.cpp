@@ -199,7 +199,7 @@ namespace {
 
 std::string run_exec_sync(std::string_view file, const std::vector<std::string>& args,
                           const ExecSyncOptions& o, bool shell_default, std::string cmd) {
-  SpawnOptions so = detail::exec_spawn_options(detail::exec_fields(o), shell_default);
+  SpawnOptions so = detail::exec_spawn_options(o, shell_default);
   so.stdio = o.stdio;
   SpawnSyncResult r = run_sync(file, args, std::move(so), o.input, o.max_buffer);
   // As Node's execSync: with the default stdio the child's stderr is shown as well.
