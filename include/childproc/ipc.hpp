@@ -60,7 +60,7 @@ class LineFramer;
 /// still arrive). A
 /// peer that goes away is a disconnect, not an error, even when the kernel says
 /// ECONNRESET or EPIPE; messages it never got fail in their callbacks (ECANCELED).
-class Channel final : public EventEmitter<MessageEvent, DisconnectEvent, ErrorEvent>,
+class CHILDPROC_API Channel final : public EventEmitter<MessageEvent, DisconnectEvent, ErrorEvent>,
                       public std::enable_shared_from_this<Channel>,
                       private detail::ReadSink {
 public:
@@ -68,39 +68,39 @@ public:
   /// callbacks run in the order of the send() calls.
   using SendCallback = std::function<void(std::error_code)>;
 
-  CHILDPROC_API ~Channel() override;
+  ~Channel() override;
 
   /// Sends one message: `json` and a newline. Returns false when it was refused (the
   /// error goes to `cb`, or else to an ErrorEvent, from the loop) or when the queue of
   /// unwritten messages has reached 128 KiB (Node's threshold): the message is queued,
   /// but wait for its callback before sending much more.
-  CHILDPROC_API bool send(std::string_view json, SendCallback cb = {});
+  bool send(std::string_view json, SendCallback cb = {});
 
   /// Stops delivering messages, writes what is queued, then closes the socket: the
   /// peer sees 'disconnect'. DisconnectEvent follows from the loop. When already
   /// disconnected, an ErrorEvent says so (as Node's ERR_IPC_DISCONNECTED).
-  CHILDPROC_API void disconnect();
+  void disconnect();
 
   /// True until disconnect() or the peer's close.
   bool connected() const noexcept { return connected_; }
   /// Bytes of messages queued and not yet written.
-  CHILDPROC_API std::size_t writable_length() const noexcept;
+  std::size_t writable_length() const noexcept;
 
   /// Whether the channel keeps its loop alive. A child's end (parent_channel()) does
   /// so only while it has MessageEvent or DisconnectEvent listeners, as Node's
   /// process channel; a parent's end until it disconnects. Queued messages keep the
   /// loop alive until written either way, as libuv write requests do. unref() lets
   /// the loop end regardless.
-  CHILDPROC_API void ref() noexcept;
-  CHILDPROC_API void unref() noexcept;
+  void ref() noexcept;
+  void unref() noexcept;
 
   uv_loop_t* loop() const noexcept { return loop_; }
 
   /// The longest message (in bytes, without its newline) this end accepts from its
   /// peer; a longer one is skipped with an ErrorEvent, so a peer that never sends a
   /// newline cannot grow this process's memory. Node has no limit.
-  CHILDPROC_API std::size_t max_message() const noexcept;
-  CHILDPROC_API void set_max_message(std::size_t bytes) noexcept;
+  std::size_t max_message() const noexcept;
+  void set_max_message(std::size_t bytes) noexcept;
 
   /// EventEmitter's registration, tracked so listeners can keep the loop alive.
   template <typename E, typename F>
@@ -143,7 +143,7 @@ private:
   void defer_error(Error error, SendCallback cb);
   SendCallback track(SendCallback cb);
   void deliver_outcomes();
-  CHILDPROC_API void update_ref() noexcept;
+  void update_ref() noexcept;
   void start();
   void flush_batch();
   void write_batch();

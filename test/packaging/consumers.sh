@@ -7,7 +7,9 @@
 #      API exported;
 #   3. a CMake project with find_package(childproc) (childproc::childproc);
 #   4. a CMake project with pkg_check_modules(childproc);
-#   5. a plain Makefile with pkg-config.
+#   5. a plain Makefile with pkg-config;
+#   6. that Makefile again, the user's program built with ASan and UBSan (whose vptr
+#      check needs the type_info of the API's polymorphic classes exported).
 # Each consumer's program runs a child through childproc and must print its output.
 # $1: childproc's source root, $2: the C++ compiler (g++ or clang++).
 # Without cmake the CMake consumers cannot be tried: the test then skips (77); CI
@@ -72,6 +74,9 @@ cat >"$dir/src/main.cpp" <<'CPP'
 #include <cstdio>
 
 int main() {
+  // A polymorphic class of the API: a sanitizer build (UBSan's vptr check) needs its
+  // type_info from the library. No NODE_CHANNEL_FD here, so no channel.
+  if (auto channel = childproc::parent_channel(uv_default_loop())) channel->disconnect();
   const std::string out = childproc::exec_sync("tr a-z A-Z", {.input = "consumer ok\n"});
   const auto r = childproc::spawn_sync("cat", {}, {.input = "sync ok\n"});
   std::printf("%s%s%s\n", out.c_str(), r.out.c_str(), CHILDPROC_VERSION_STRING);
@@ -135,3 +140,9 @@ cp "$dir/src/main.cpp" "$dir/make/"
 { echo 'CXXFLAGS += $(STRICT)'; fence make; } >"$dir/make/Makefile"
 run_logged make make -C "$dir/make" CXX="$CXX" STRICT="$strict"
 LD_LIBRARY_PATH=$libdir check_output "Makefile" "$dir/make/app"
+
+step "6. the same Makefile, a user's build with ASan and UBSan"
+rm -f "$dir/make/app"
+run_logged make-san make -C "$dir/make" CXX="$CXX" \
+  STRICT="$strict -fsanitize=address,undefined -fno-sanitize-recover=all"
+LD_LIBRARY_PATH=$libdir ASAN_OPTIONS=detect_leaks=1 check_output "Makefile, sanitizers" "$dir/make/app"
