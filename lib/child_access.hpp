@@ -24,6 +24,10 @@ struct ChildAccess {
   static void attach(ChildProcess& c, std::shared_ptr<void> state) {
     c.attachment_ = std::move(state);
   }
+  /// terminate() with the reason childproc had (exec's max_buffer).
+  static bool terminate_for(ChildProcess& c, KillReason reason) {
+    return c.terminate_for(reason, std::nullopt);
+  }
 };
 
 /// spawn()'s argument checks without a loop: throws as spawn() would, else returns

@@ -617,7 +617,12 @@ void ChildProcess::on_timer() {
 }
 
 bool ChildProcess::terminate(std::optional<std::chrono::milliseconds> force_kill_after) {
-  if (!kill(kill_signal_)) return false;
+  return terminate_for(KillReason::terminate, force_kill_after);
+}
+
+bool ChildProcess::terminate_for(KillReason reason,
+                                 std::optional<std::chrono::milliseconds> force_kill_after) {
+  if (!send_signal(kill_signal_, reason)) return false;
   const auto delay = force_kill_after.value_or(force_kill_after_);
   if (delay.count() > 0 && can_signal()) start_timer(TimerMode::force_kill, delay);
   return true;
@@ -631,7 +636,10 @@ bool ChildProcess::kill_group(Signal signal) {
   if (!pid_ || close_emitted_) return false;
   const int err = watch_->kill_group(signal.number());
   if (err == 0) {
-    if (signal.number() != 0) killed_ = true;
+    if (signal.number() != 0) {
+      killed_ = true;
+      if (kill_reason_ == KillReason::none) kill_reason_ = KillReason::kill;
+    }
     return true;
   }
   if (err != UV_ESRCH) report_error(Error{uv_error(err), "kill", {}, {}, {}});
@@ -646,18 +654,22 @@ void ChildProcess::on_timeout() {
   if (!exited_ && watch_) watch_->poll_exit();
   if (close_emitted_) return;
   if (before_timeout_kill_) before_timeout_kill_();
-  if (can_signal()) timed_out_ = terminate();
+  if (can_signal()) timed_out_ = terminate_for(KillReason::timeout, std::nullopt);
 }
 
 void ChildProcess::on_abort() {
   if (!can_signal() || aborted_) return;
-  if (terminate()) {
+  if (terminate_for(KillReason::stop, std::nullopt)) {
     aborted_ = true;
     report_error(Error{make_error_code(errc::aborted), {}, {}, {}, "The operation was aborted"});
   }
 }
 
 bool ChildProcess::kill(Signal signal) {
+  return send_signal(signal, KillReason::kill);
+}
+
+bool ChildProcess::send_signal(Signal signal, KillReason reason) {
   const int signum = signal.number();
   int err;
   if (tree_ != TreeMechanism::none && signum != 0) {
@@ -669,7 +681,10 @@ bool ChildProcess::kill(Signal signal) {
   }
   if (err == 0) {
     // Signal 0 only asks whether the child exists; it kills nothing.
-    if (signum != 0) killed_ = true;
+    if (signum != 0) {
+      killed_ = true;
+      if (kill_reason_ == KillReason::none) kill_reason_ = reason;
+    }
     return true;
   }
   if (err != UV_ESRCH) report_error(Error{uv_error(err), "kill", {}, {}, {}});
@@ -825,6 +840,62 @@ std::pair<std::string, std::vector<std::string>> detail::checked_command(
     std::string_view file, const std::vector<std::string>& args, const SpawnOptions& options) {
   SpawnPlan plan = plan_spawn(nullptr, file, args, options);
   return {std::move(plan.file), std::vector<std::string>(plan.args.begin() + 1, plan.args.end())};
+}
+
+ExitAwaiter ChildProcess::exited() {
+  return ExitAwaiter(shared_from_this());
+}
+
+CloseAwaiter ChildProcess::closed() {
+  return CloseAwaiter(shared_from_this());
+}
+
+ExitAwaiter::~ExitAwaiter() {
+  // The coroutine was destroyed while it waited: its listeners must not resume it.
+  if (exit_id_ != 0) child_->off(exit_id_);
+  if (close_id_ != 0) child_->off(close_id_);
+}
+
+bool ExitAwaiter::await_ready() const noexcept {
+  return child_->exited_ || child_->close_emitted_;
+}
+
+void ExitAwaiter::await_suspend(std::coroutine_handle<> waiter) {
+  waiter_ = waiter;
+  exit_id_ = child_->once<ExitEvent>([this](const ExitEvent&) { fire(); });
+  // A failed spawn has no ExitEvent: its CloseEvent ends the wait.
+  close_id_ = child_->once<CloseEvent>([this](const CloseEvent&) { fire(); });
+}
+
+void ExitAwaiter::fire() noexcept {
+  // Both ids are cleared before resuming: the coroutine may destroy this awaiter.
+  child_->off(std::exchange(exit_id_, 0));
+  child_->off(std::exchange(close_id_, 0));
+  std::exchange(waiter_, {}).resume();
+}
+
+ExitEvent ExitAwaiter::await_resume() const noexcept {
+  return ExitEvent{child_->exit_code_, child_->signal_code_};
+}
+
+CloseAwaiter::~CloseAwaiter() {
+  if (close_id_ != 0) child_->off(close_id_);
+}
+
+bool CloseAwaiter::await_ready() const noexcept {
+  return child_->close_emitted_;
+}
+
+void CloseAwaiter::await_suspend(std::coroutine_handle<> waiter) {
+  waiter_ = waiter;
+  close_id_ = child_->once<CloseEvent>([this](const CloseEvent&) {
+    close_id_ = 0;
+    std::exchange(waiter_, {}).resume();
+  });
+}
+
+CloseEvent CloseAwaiter::await_resume() const noexcept {
+  return CloseEvent{child_->exit_code_, child_->signal_code_};
 }
 
 }  // namespace childproc

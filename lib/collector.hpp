@@ -34,8 +34,12 @@ public:
       overflow();    // out of memory: as if over max_buffer, rather than lose bytes silently
       return;
     }
+    if (mirror_ != nullptr) mirror_->consume(chunk.substr(0, take));
     if (chunk.size() > room) overflow();
   }
+
+  /// Also hands every byte kept to `mirror` (exec's `all`: both streams in arrival order).
+  void mirror_to(Collector* mirror) noexcept { mirror_ = mirror; }
 
   std::string_view view() const noexcept { return buf_; }
   std::string take() noexcept { return std::move(buf_); }
@@ -59,6 +63,7 @@ private:
   bool overflowed_ = false;
   std::string buf_;
   std::function<void()> on_overflow_;
+  Collector* mirror_ = nullptr;
 };
 
 }  // namespace childproc::detail

@@ -22,7 +22,7 @@ namespace {
 using detail::ExecAccess;
 
 struct ExecState {
-  ExecCallback callback;
+  ExecResultCallback callback;
   std::string cmd;
   std::weak_ptr<ChildProcess> child;
   std::error_code overflow;
@@ -32,12 +32,25 @@ struct ExecState {
   bool kill_decided = false;
   Collector out;
   Collector err;
+  // ExecOptions::all: what `out` and `err` keep, in arrival order (so it never overflows).
+  Collector all;
 
-  ExecState(ExecCallback cb, std::string command, const ExecOptions& o)
+  ExecState(ExecResultCallback cb, std::string command, const ExecOptions& o)
       : callback(std::move(cb)),
         cmd(std::move(command)),
         out(o.max_buffer, [this] { on_overflow("stdout"); }),
-        err(o.max_buffer, [this] { on_overflow("stderr"); }) {}
+        err(o.max_buffer, [this] { on_overflow("stderr"); }),
+        all(o.all ? saturating_twice(o.max_buffer) : 0, [] {}) {
+    if (o.all) {
+      out.mirror_to(&all);
+      err.mirror_to(&all);
+    }
+  }
+
+  static std::size_t saturating_twice(std::size_t n) noexcept {
+    return n > std::numeric_limits<std::size_t>::max() / 2 ? std::numeric_limits<std::size_t>::max()
+                                                           : 2 * n;
+  }
 
   void on_overflow(const char* which) {
     if (!overflow) {
@@ -47,7 +60,7 @@ struct ExecState {
     kill_decided = true;
     if (auto c = child.lock()) {
       stop_reading(*c);
-      c->terminate();
+      detail::ChildAccess::terminate_for(*c, KillReason::max_buffer);
     }
   }
 
@@ -73,7 +86,7 @@ struct ExecState {
     auto cb = std::move(callback);
     callback = nullptr;
     e.cmd = cmd;
-    cb(e, out.take(), err.take());
+    cb(ExecResult{std::move(e), out.take(), err.take(), all.take(), c.kill_reason()});
   }
 
   void on_error(ChildProcess& c, const Error& error) {
@@ -112,7 +125,8 @@ struct ExecState {
 
 std::shared_ptr<ChildProcess> run(uv_loop_t* loop, std::string_view file,
                                   const std::vector<std::string>& args, const ExecOptions& o,
-                                  bool shell_default, std::string cmd, ExecCallback callback) {
+                                  bool shell_default, std::string cmd,
+                                  ExecResultCallback callback) {
   SpawnOptions so = detail::exec_spawn_options(o, shell_default);
   auto state = std::make_shared<ExecState>(std::move(callback), std::move(cmd), o);
   auto child = spawn(loop, file, args, so);
@@ -132,6 +146,12 @@ std::shared_ptr<ChildProcess> run(uv_loop_t* loop, std::string_view file,
   return child;
 }
 
+// Node's callback shape on top of the whole result.
+ExecResultCallback results(ExecCallback callback) {
+  return
+      [cb = std::move(callback)](ExecResult r) { cb(r.error, std::move(r.out), std::move(r.err)); };
+}
+
 }  // namespace
 
 std::string_view ExecError::signal_name() const noexcept {
@@ -139,13 +159,18 @@ std::string_view ExecError::signal_name() const noexcept {
 }
 
 std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
-                                   const ExecOptions& options, ExecCallback callback) {
+                                   const ExecOptions& options, ExecResultCallback callback) {
   if (command.empty()) {
     throw InvalidArgument("ERR_INVALID_ARG_VALUE",
                           "The argument 'file' cannot be empty. Received ''");
   }
   detail::check_argument(command, "command");
   return run(loop, command, {}, options, true, std::string(command), std::move(callback));
+}
+
+std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
+                                   const ExecOptions& options, ExecCallback callback) {
+  return exec(loop, command, options, results(std::move(callback)));
 }
 
 std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
@@ -164,9 +189,15 @@ std::shared_ptr<ChildProcess> exec(std::string_view command, ExecCallback callba
 
 std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
                                         const std::vector<std::string>& args,
-                                        const ExecOptions& options, ExecCallback callback) {
+                                        const ExecOptions& options, ExecResultCallback callback) {
   return run(loop, file, args, options, false, detail::join_command(file, args),
              std::move(callback));
+}
+
+std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
+                                        const std::vector<std::string>& args,
+                                        const ExecOptions& options, ExecCallback callback) {
+  return exec_file(loop, file, args, options, results(std::move(callback)));
 }
 
 std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
@@ -183,6 +214,57 @@ std::shared_ptr<ChildProcess> exec_file(std::string_view file, const std::vector
 std::shared_ptr<ChildProcess> exec_file(std::string_view file, const std::vector<std::string>& args,
                                         ExecCallback callback) {
   return exec_file(uv_default_loop(), file, args, ExecOptions{}, std::move(callback));
+}
+
+struct ExecAwaiter::State {
+  std::coroutine_handle<> waiter;
+  bool done = false;
+  ExecResult result;
+  std::weak_ptr<ChildProcess> child;
+};
+
+ExecAwaiter::ExecAwaiter(uv_loop_t* loop, std::string file, std::vector<std::string> args,
+                         ExecOptions options, bool shell) noexcept
+    : loop_(loop),
+      file_(std::move(file)),
+      args_(std::move(args)),
+      options_(std::move(options)),
+      shell_(shell) {}
+
+ExecAwaiter::~ExecAwaiter() {
+  if (!state_ || state_->done) return;
+  // The awaiting coroutine is gone: nobody will read the result, so the child goes.
+  state_->waiter = {};
+  if (auto c = state_->child.lock()) c->terminate();
+}
+
+bool ExecAwaiter::await_suspend(std::coroutine_handle<> waiter) {
+  state_ = std::make_shared<State>();
+  auto done = [s = state_](ExecResult r) {
+    s->result = std::move(r);
+    s->done = true;
+    if (auto w = std::exchange(s->waiter, {})) w.resume();
+  };
+  auto child = shell_ ? exec(loop_, file_, options_, std::move(done))
+                      : exec_file(loop_, file_, args_, options_, std::move(done));
+  state_->child = child;
+  // Only now may the callback resume the coroutine: never from inside this call.
+  if (state_->done) return false;
+  state_->waiter = waiter;
+  return true;
+}
+
+ExecResult ExecAwaiter::await_resume() {
+  return std::move(state_->result);
+}
+
+ExecAwaiter exec_async(uv_loop_t* loop, std::string_view command, ExecOptions options) {
+  return ExecAwaiter(loop, std::string(command), {}, std::move(options), true);
+}
+
+ExecAwaiter exec_file_async(uv_loop_t* loop, std::string_view file, std::vector<std::string> args,
+                            ExecOptions options) {
+  return ExecAwaiter(loop, std::string(file), std::move(args), std::move(options), false);
 }
 
 }  // namespace childproc

@@ -1,5 +1,6 @@
 #include "defer.hpp"
 #include "stream_access.hpp"
+#include "stream_text.hpp"
 
 #include <childproc/event_emitter.hpp>
 
@@ -298,6 +299,7 @@ void Stream::do_read(bool until_empty) {
       const auto got = static_cast<std::size_t>(n);
       if (sink_ != nullptr) sink_->consume(std::string_view(buf, got));
       emit(DataEvent{std::string_view(buf, got)});
+      if (text_ || listener_count<LineEvent>() != 0) feed_text(std::string_view(buf, got));
       // A short read means the pipe was empty: skip the read that would say EAGAIN.
       // (A socket also stops short after a message carrying fds, hence until_empty.)
       if (got < len && !until_empty) break;
@@ -306,6 +308,7 @@ void Stream::do_read(bool until_empty) {
     if (n == 0) {
       readable_ = false;
       update_poll();
+      end_text();
       emit(EndEvent{});
       if (closing_) break;
       if (!writable_) {
@@ -496,6 +499,7 @@ void Stream::on_closed() {
   g_pipe_pages.fetch_sub(std::exchange(pipe_pages_, 0), std::memory_order_relaxed);
   readable_ = false;
   writable_ = false;
+  end_text();
   const std::error_code cancelled = uv_error(UV_ECANCELED);
   settle_done();
   for (auto& p : queue_) {

@@ -14,6 +14,7 @@
 #include <childproc/stream.hpp>
 
 #include <chrono>
+#include <coroutine>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -39,6 +40,19 @@ enum class TreeMechanism {
                   ///< descendants that leave it (setsid, setpgid) are not reached
   cgroup,         ///< a cgroup v2 of the child's own: every descendant; SIGKILL is atomic
 };
+
+/// Why childproc signalled a child (ChildProcess::kill_reason()); the first reason wins.
+enum class KillReason {
+  none,        ///< childproc sent no signal (the child may still have died of one)
+  kill,        ///< kill() or kill_group() with a real signal
+  terminate,   ///< terminate(), or a ChildGuard going out of scope
+  timeout,     ///< the `timeout` option expired
+  max_buffer,  ///< exec's output went over `max_buffer`
+  stop,        ///< the stop_token was stopped (JobQueue::stop() included)
+};
+
+class ExitAwaiter;
+class CloseAwaiter;
 
 /// The child started (emitted from the loop, before any data or exit).
 struct SpawnEvent {};
@@ -78,6 +92,17 @@ public:
   bool killed() const noexcept { return killed_; }
   /// True when `timeout` expired and the child was sent `kill_signal`.
   bool timed_out() const noexcept { return timed_out_; }
+  /// Why childproc signalled the child, if it did: set when the signal is sent, so at
+  /// ExitEvent and CloseEvent it says whether the death was childproc's doing.
+  KillReason kill_reason() const noexcept { return kill_reason_; }
+
+  /// `co_await child->exited()` gives the ExitEvent, at once if it already came. After
+  /// a failed spawn (no ExitEvent) it completes at CloseEvent with `code` = -errno.
+  /// Destroying the awaiting coroutine removes its listener; the child runs on.
+  CHILDPROC_API ExitAwaiter exited();
+  /// `co_await child->closed()` waits for CloseEvent (at once if it already came) and
+  /// gives it.
+  CHILDPROC_API CloseAwaiter closed();
   /// The program run (the shell for shell commands).
   const std::string& spawnfile() const noexcept { return file_; }
   /// The full argv, argv[0] included.
@@ -146,6 +171,8 @@ public:
 private:
   friend struct SpawnAccess;
   friend struct detail::ChildAccess;
+  friend class ExitAwaiter;
+  friend class CloseAwaiter;
   explicit ChildProcess(uv_loop_t* loop);
 
   void start(const SpawnPlan& plan);
@@ -160,6 +187,8 @@ private:
   bool can_signal() const noexcept;
   enum class TimerMode { none, timeout, force_kill };
   void on_timeout();
+  bool send_signal(Signal signal, KillReason reason);
+  bool terminate_for(KillReason reason, std::optional<std::chrono::milliseconds> delay);
   void on_timer();
   void arm_timer(uv_timer_t& timer, bool& used, std::chrono::milliseconds delay, uv_timer_cb cb);
   void start_timer(TimerMode mode, std::chrono::milliseconds delay);
@@ -205,6 +234,7 @@ private:
   Signal kill_signal_;
   bool killed_ = false;
   bool timed_out_ = false;
+  KillReason kill_reason_ = KillReason::none;
   bool aborted_ = false;
   bool spawn_emitted_ = false;
   bool exited_ = false;
@@ -214,6 +244,45 @@ private:
   int closes_got_ = 0;
   int open_handles_ = 0;
   std::shared_ptr<ChildProcess> self_;  // released after CloseEvent and every handle's close
+};
+
+/// What `child->exited()` returns: an awaiter (C++20 coroutines) for the ExitEvent.
+/// Works in any coroutine type; not copyable or movable (it is awaited where made).
+class CHILDPROC_API ExitAwaiter {
+public:
+  explicit ExitAwaiter(std::shared_ptr<ChildProcess> child) noexcept : child_(std::move(child)) {}
+  ExitAwaiter(const ExitAwaiter&) = delete;
+  ExitAwaiter& operator=(const ExitAwaiter&) = delete;
+  ~ExitAwaiter();
+
+  bool await_ready() const noexcept;
+  void await_suspend(std::coroutine_handle<> waiter);
+  ExitEvent await_resume() const noexcept;
+
+private:
+  void fire() noexcept;
+  std::shared_ptr<ChildProcess> child_;
+  std::coroutine_handle<> waiter_;
+  ListenerId exit_id_ = 0;
+  ListenerId close_id_ = 0;
+};
+
+/// What `child->closed()` returns: an awaiter for the CloseEvent.
+class CHILDPROC_API CloseAwaiter {
+public:
+  explicit CloseAwaiter(std::shared_ptr<ChildProcess> child) noexcept : child_(std::move(child)) {}
+  CloseAwaiter(const CloseAwaiter&) = delete;
+  CloseAwaiter& operator=(const CloseAwaiter&) = delete;
+  ~CloseAwaiter();
+
+  bool await_ready() const noexcept;
+  void await_suspend(std::coroutine_handle<> waiter);
+  CloseEvent await_resume() const noexcept;
+
+private:
+  std::shared_ptr<ChildProcess> child_;
+  std::coroutine_handle<> waiter_;
+  ListenerId close_id_ = 0;
 };
 
 /// Owns a child for a scope, for harnesses and tests: a child still running when the

@@ -9,8 +9,10 @@
 #include <childproc/exec.hpp>
 #include <childproc/fork.hpp>
 #include <childproc/ipc.hpp>
+#include <childproc/job_queue.hpp>
 #include <childproc/options.hpp>
 #include <childproc/resource_usage.hpp>
 #include <childproc/signals.hpp>
 #include <childproc/stream.hpp>
 #include <childproc/sync.hpp>
+#include <childproc/task.hpp>

@@ -10,6 +10,7 @@
 #include <childproc/signals.hpp>
 
 #include <chrono>
+#include <coroutine>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -55,6 +56,10 @@ struct ExecOptions {
   bool kill_tree = false;
   /// As SpawnOptions: SIGKILL for the child when the spawning thread ends.
   bool die_with_parent = false;
+  /// Also collect stdout and stderr interleaved, in the order they arrived, into
+  /// ExecResult::all (exec_async, and exec() with an ExecResultCallback), as execa's
+  /// `all`. What max_buffer kept of each stream, so at most twice max_buffer.
+  bool all = false;
 };
 
 /// What went wrong in an exec; empty (false) on success. Node's exec error object.
@@ -95,6 +100,21 @@ private:
 /// Called exactly once: on close, or at once on a spawn error or cancellation.
 using ExecCallback = std::function<void(const ExecError& error, std::string out, std::string err)>;
 
+/// Everything an exec gives: the error (false on success), the output, and with
+/// ExecOptions::all both streams interleaved.
+struct ExecResult {
+  ExecError error;
+  std::string out;
+  std::string err;
+  /// stdout and stderr in arrival order; empty unless ExecOptions::all.
+  std::string all;
+  /// Why childproc signalled the child, if it did (ChildProcess::kill_reason()).
+  KillReason kill_reason = KillReason::none;
+};
+
+/// As ExecCallback, with the whole result in one value.
+using ExecResultCallback = std::function<void(ExecResult result)>;
+
 /// Runs `command` through the shell (`/bin/sh -c`, or options.shell) and buffers its
 /// output. Returns the ChildProcess; its events still fire. Throws InvalidArgument
 /// for an empty command and the other argument errors of spawn().
@@ -105,6 +125,11 @@ CHILDPROC_API std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_vi
 CHILDPROC_API std::shared_ptr<ChildProcess> exec(std::string_view command,
                                                  const ExecOptions& options, ExecCallback callback);
 CHILDPROC_API std::shared_ptr<ChildProcess> exec(std::string_view command, ExecCallback callback);
+
+/// As above, calling back with an ExecResult (`all` included when asked for).
+CHILDPROC_API std::shared_ptr<ChildProcess> exec(uv_loop_t* loop, std::string_view command,
+                                                 const ExecOptions& options,
+                                                 ExecResultCallback callback);
 
 /// Runs `file` with `args` directly (no shell unless options.shell) and buffers its
 /// output, as exec().
@@ -122,5 +147,48 @@ CHILDPROC_API std::shared_ptr<ChildProcess> exec_file(std::string_view file,
 CHILDPROC_API std::shared_ptr<ChildProcess> exec_file(std::string_view file,
                                                       const std::vector<std::string>& args,
                                                       ExecCallback callback);
+
+/// As above, calling back with an ExecResult.
+CHILDPROC_API std::shared_ptr<ChildProcess> exec_file(uv_loop_t* loop, std::string_view file,
+                                                      const std::vector<std::string>& args,
+                                                      const ExecOptions& options,
+                                                      ExecResultCallback callback);
+
+/// What exec_async() and exec_file_async() return: an awaiter (C++20 coroutines) that
+/// starts the child when awaited and gives its ExecResult once it closed. Argument
+/// errors are thrown from the co_await. Destroying the awaiting coroutine before the
+/// result terminates the child (kill_signal, then force_kill_after, the tree with
+/// kill_tree); the result is then dropped. Works in any coroutine type; awaited once,
+/// where it was made (not copyable or movable).
+class CHILDPROC_API ExecAwaiter {
+public:
+  ExecAwaiter(uv_loop_t* loop, std::string file, std::vector<std::string> args, ExecOptions options,
+              bool shell) noexcept;
+  ExecAwaiter(const ExecAwaiter&) = delete;
+  ExecAwaiter& operator=(const ExecAwaiter&) = delete;
+  ~ExecAwaiter();
+
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> waiter);
+  ExecResult await_resume();
+
+private:
+  struct State;
+  uv_loop_t* loop_;
+  std::string file_;
+  std::vector<std::string> args_;
+  ExecOptions options_;
+  bool shell_;
+  std::shared_ptr<State> state_;
+};
+
+/// `co_await exec_async(loop, "ls -l")`: exec() as a coroutine. Its ExecResult holds the
+/// error (false on success), stdout, stderr and, with `all`, both interleaved.
+CHILDPROC_API ExecAwaiter exec_async(uv_loop_t* loop, std::string_view command,
+                                     ExecOptions options = {});
+/// `co_await exec_file_async(loop, "ls", {"-l"})`: exec_file() as a coroutine.
+CHILDPROC_API ExecAwaiter exec_file_async(uv_loop_t* loop, std::string_view file,
+                                          std::vector<std::string> args = {},
+                                          ExecOptions options = {});
 
 }  // namespace childproc

@@ -61,8 +61,8 @@ class LineFramer;
 /// peer that goes away is a disconnect, not an error, even when the kernel says
 /// ECONNRESET or EPIPE; messages it never got fail in their callbacks (ECANCELED).
 class CHILDPROC_API Channel final : public EventEmitter<MessageEvent, DisconnectEvent, ErrorEvent>,
-                      public std::enable_shared_from_this<Channel>,
-                      private detail::ReadSink {
+                                    public std::enable_shared_from_this<Channel>,
+                                    private detail::ReadSink {
 public:
   /// Called once the message reached the kernel (empty code) or could not be sent;
   /// callbacks run in the order of the send() calls.

@@ -9,6 +9,7 @@
 #include <childproc/error.hpp>
 #include <childproc/event_emitter.hpp>
 
+#include <coroutine>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -27,6 +28,15 @@ struct DataEvent {
 };
 /// The child closed its end: no more DataEvents.
 struct EndEvent {};
+/// One line of the stream, without its "\n" (or "\r\n"), emitted only while someone
+/// listens to LineEvent, after the DataEvent that completed it. The last line comes at
+/// the end even without a newline. A line longer than max_line() comes in pieces of
+/// max_line() bytes, each but the last with `partial` set, so memory stays bounded.
+/// The view is valid only during the call.
+struct LineEvent {
+  std::string_view line;
+  bool partial = false;
+};
 /// `write()` returned false earlier and the queued bytes have now all been written.
 struct DrainEvent {};
 /// After `end()`: every queued byte was written and the write side is shut.
@@ -45,8 +55,11 @@ struct ErrorEvent {
 };
 
 class Stream;
+class ReadAwaiter;
+class WriteAwaiter;
 namespace detail {
 struct StreamAccess;
+struct StreamText;
 /// Receives every chunk a stream reads, before its DataEvent (exec and the sync
 /// variants collect output this way). Must not throw.
 struct ReadSink {
@@ -58,9 +71,9 @@ struct ReadSink {
 /// One stdio pipe, Node's net.Socket in the parent. Lives while its fd is open, even
 /// with no shared_ptr left; the ChildProcess holds it too. All calls from the loop's
 /// thread.
-class Stream final
-    : public EventEmitter<DataEvent, EndEvent, DrainEvent, FinishEvent, CloseEvent, ErrorEvent>,
-      public std::enable_shared_from_this<Stream> {
+class Stream final : public EventEmitter<DataEvent, EndEvent, LineEvent, DrainEvent, FinishEvent,
+                                         CloseEvent, ErrorEvent>,
+                     public std::enable_shared_from_this<Stream> {
 public:
   /// Called once a write has reached the kernel (empty code) or failed.
   using WriteCallback = std::function<void(std::error_code)>;
@@ -112,8 +125,28 @@ public:
   CHILDPROC_API void ref() noexcept;
   CHILDPROC_API void unref() noexcept;
 
+  /// The longest line LineEvent and read_line() deliver whole (default 1 MiB); a
+  /// longer one comes in pieces of this size.
+  CHILDPROC_API std::size_t max_line() const noexcept;
+  CHILDPROC_API void set_max_line(std::size_t bytes);
+
+  /// `co_await stream->read_line()`: the next line without its "\n" (or "\r\n"), the
+  /// last line at the end even without a newline, then empty. From the first call on,
+  /// the stream keeps what it reads for the next call (and pauses when 64 KiB or a
+  /// max_line() is waiting unread); what it read before the first call went only to
+  /// DataEvent. One read at a time per stream.
+  CHILDPROC_API ReadAwaiter read_line();
+  /// `co_await stream->read()`: the next chunk (what is buffered, or the next read),
+  /// or empty at the end. Shares read_line()'s buffer.
+  CHILDPROC_API ReadAwaiter read();
+  /// `co_await stream->write_all(data)`: writes `data` and resumes once the queue is
+  /// below the high-water mark again (at once when it already is), with the write's
+  /// error if it failed (EPIPE for a child that closed its stdin or died).
+  CHILDPROC_API WriteAwaiter write_all(std::string data);
+
 private:
   friend struct detail::StreamAccess;
+  friend class ReadAwaiter;
   struct Pending {
     std::string data;
     std::size_t offset;
@@ -133,6 +166,9 @@ private:
   void settle_done();
   void start_close();
   void on_closed();
+  detail::StreamText& text();
+  void feed_text(std::string_view chunk);
+  void end_text();
 
   uv_loop_t* loop_;
   uv_poll_t poll_{};
@@ -156,8 +192,50 @@ private:
   std::deque<Pending> queue_;
   std::deque<WriteCallback> done_;  // written; their callbacks run from the next poll
   detail::ReadSink* sink_ = nullptr;
-  std::function<void()> on_close_;  // the owner's close counting
-  std::shared_ptr<Stream> self_;    // held while libuv owns poll_
+  std::unique_ptr<detail::StreamText> text_;  // lines and coroutine reads, once asked for
+  std::function<void()> on_close_;            // the owner's close counting
+  std::shared_ptr<Stream> self_;              // held while libuv owns poll_
+};
+
+/// What read_line() and read() return: an awaiter (C++20 coroutines) for the next
+/// line or chunk, empty at the end. Destroying the awaiting coroutine cancels the read
+/// (nothing is lost: the data stays for the next one).
+class CHILDPROC_API ReadAwaiter {
+public:
+  ReadAwaiter(std::shared_ptr<Stream> stream, bool line) noexcept
+      : stream_(std::move(stream)), line_(line) {}
+  ReadAwaiter(const ReadAwaiter&) = delete;
+  ReadAwaiter& operator=(const ReadAwaiter&) = delete;
+  ~ReadAwaiter();
+
+  bool await_ready();
+  void await_suspend(std::coroutine_handle<> waiter);
+  std::optional<std::string> await_resume();
+
+private:
+  std::shared_ptr<Stream> stream_;
+  bool line_;
+  bool waiting_ = false;
+};
+
+/// What write_all() returns: an awaiter that gives the write's error (empty on success).
+class CHILDPROC_API WriteAwaiter {
+public:
+  WriteAwaiter(std::shared_ptr<Stream> stream, std::string data) noexcept
+      : stream_(std::move(stream)), data_(std::move(data)) {}
+  WriteAwaiter(const WriteAwaiter&) = delete;
+  WriteAwaiter& operator=(const WriteAwaiter&) = delete;
+  ~WriteAwaiter();
+
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> waiter);
+  std::error_code await_resume() const noexcept;
+
+private:
+  struct State;
+  std::shared_ptr<Stream> stream_;
+  std::string data_;
+  std::shared_ptr<State> state_;
 };
 
 /// Node's names: stdout and stderr are readable, stdin writable; one type serves all.
