@@ -181,7 +181,8 @@ struct WhenAllChild {
     std::suspend_always initial_suspend() const noexcept { return {}; }
     struct Final {
       bool await_ready() const noexcept { return false; }
-      std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> self) const noexcept {
+      std::coroutine_handle<> await_suspend(
+          std::coroutine_handle<promise_type> self) const noexcept {
         WhenAllState& s = *self.promise().state;
         if (--s.remaining == 0) return s.waiter;
         return std::noop_coroutine();
