@@ -376,3 +376,123 @@ TEST_CASE_METHOD(LoopFixture, "10,000 tasks on one loop leave no fd or child beh
   CHECK(done == 10000);
   CHECK(count_fds() == fds);
 }
+
+TEST_CASE_METHOD(LoopFixture, "kill_reason: timeout, max_buffer and terminate", "[coro]") {
+  auto body = [](uv_loop_t* l) -> Task<std::vector<ExecResult>> {
+    std::vector<ExecResult> out;
+    const std::vector<std::string> sleep_args{"sleep", "30000"};
+    childproc::ExecOptions timeout;
+    timeout.timeout = 100ms;
+    out.push_back(co_await childproc::exec_file_async(l, kHelper, sleep_args, timeout));
+    const std::vector<std::string> big{"out", "1000000"};
+    childproc::ExecOptions small;
+    small.max_buffer = 1000;
+    out.push_back(co_await childproc::exec_file_async(l, kHelper, big, small));
+    co_return out;
+  };
+  auto results = childproc::run(loop(), body(loop()));
+  REQUIRE(results.size() == 2);
+  CHECK(results[0].error.code == childproc::errc::timed_out);
+  CHECK(results[0].kill_reason == KillReason::timeout);
+  CHECK(results[1].error.code == childproc::errc::max_buffer_exceeded);
+  CHECK(results[1].kill_reason == KillReason::max_buffer);
+  auto child = spawn_helper({"sleep", "30000"});
+  CHECK(child->kill_reason() == KillReason::none);
+  child->terminate();
+  CHECK(child->kill_reason() == KillReason::terminate);
+  child->kill(SIGKILL);  // the first reason stays
+  CHECK(child->kill_reason() == KillReason::terminate);
+  run(20s);
+  CHECK_FALSE(watchdog_fired());
+}
+
+TEST_CASE_METHOD(LoopFixture,
+                 "destroyed while suspended in exited(), read_line() or when_all: listeners "
+                 "go, the child runs on, nothing resumes",
+                 "[coro]") {
+  auto cat = spawn_helper({"cat"});
+  int resumed = 0;
+  auto on_exit = [](std::shared_ptr<childproc::ChildProcess> c, int& n) -> Task<void> {
+    co_await c->exited();
+    ++n;
+  };
+  auto on_line = [](std::shared_ptr<childproc::Stream> s, int& n) -> Task<void> {
+    co_await s->read_line();
+    ++n;
+  };
+  auto both = [](Task<void> a, Task<void> b) -> Task<void> {
+    std::vector<Task<void>> v;
+    v.push_back(std::move(a));
+    v.push_back(std::move(b));
+    co_await childproc::when_all(std::move(v));
+  };
+  const std::size_t exit_listeners = cat->listener_count<childproc::ExitEvent>();
+  {
+    Task<void> t1 = on_exit(cat, resumed);
+    Task<void> t2 = on_line(cat->std_out(), resumed);
+    Task<void> t3 = both(on_exit(cat, resumed), on_line(cat->std_err(), resumed));
+    t1.handle().resume();
+    t2.handle().resume();
+    t3.handle().resume();
+    CHECK(cat->listener_count<childproc::ExitEvent>() == exit_listeners + 2);
+  }
+  CHECK(cat->listener_count<childproc::ExitEvent>() == exit_listeners);
+  // The child still runs: it echoes, and a new read gets what the old one would have.
+  auto again = [](std::shared_ptr<childproc::ChildProcess> c) -> Task<std::string> {
+    const std::error_code ec = co_await c->std_in()->write_all("still here\n");
+    CHECK_FALSE(ec);
+    auto line = co_await c->std_out()->read_line();
+    c->std_in()->end();
+    co_return line.value_or("(end)");
+  };
+  CHECK(childproc::run(loop(), again(cat)) == "still here");
+  run();
+  CHECK(resumed == 0);
+}
+
+TEST_CASE_METHOD(LoopFixture, "read_line(): a reader that stops reading pauses the child",
+                 "[coro]") {
+  auto child = spawn_helper({"out", "4000000"});
+  auto first = [](std::shared_ptr<childproc::Stream> s) -> Task<std::size_t> {
+    auto chunk = co_await s->read();
+    co_return chunk ? chunk->size() : 0;
+  };
+  CHECK(childproc::run(loop(), first(child->std_out())) > 0);
+  // Nobody reads now: the stream must pause with a bounded amount unread, not take all
+  // 4 MB into memory.
+  const auto out = child->std_out();
+  while (!out->paused() && uv_run(loop(), UV_RUN_ONCE) != 0) {
+  }
+  CHECK(out->paused());
+  CHECK_FALSE(child->exited().await_ready());  // the child blocks on its full pipe
+  auto rest = [](std::shared_ptr<childproc::Stream> s) -> Task<std::size_t> {
+    std::size_t n = 0;
+    while (auto chunk = co_await s->read())
+      n += chunk->size();
+    co_return n;
+  };
+  const std::size_t n = childproc::run(loop(), rest(out));
+  run();
+  CHECK(n > 0);
+  CHECK(n < 4000000);
+}
+
+TEST_CASE_METHOD(LoopFixture,
+                 "JobQueue: destroying it destroys its running jobs and their children", "[coro]") {
+  int resumed = 0;
+  {
+    childproc::JobQueue queue(loop(), {.concurrency = 2});
+    for (int i = 0; i < 4; ++i) {
+      queue.push([&, l = loop()]() -> Task<void> {
+        const std::vector<std::string> args{"sleep", "30000"};
+        co_await childproc::exec_file_async(l, kHelper, args);
+        ++resumed;
+      });
+    }
+    CHECK(queue.running() == 2);
+    uv_run(loop(), UV_RUN_NOWAIT);
+  }
+  run(20s);  // both children are terminated, or the watchdog fires
+  CHECK_FALSE(watchdog_fired());
+  CHECK(resumed == 0);
+}

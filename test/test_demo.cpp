@@ -217,3 +217,31 @@ TEST_CASE_METHOD(LoopFixture, "example: ipc_supervisor restarts a crashed Node w
 }
 
 #endif
+
+#ifdef JOB_RUNNER
+
+TEST_CASE_METHOD(LoopFixture,
+                 "example: job_runner runs 50 jobs 4 at a time, with a timeout and a summary",
+                 "[demo]") {
+  Output demo;
+  track(childproc::exec_file(loop(), JOB_RUNNER, {}, into(demo)));
+  run(60s);
+  REQUIRE(demo.calls == 1);
+  CHECK(demo.error.exit_code == 1);  // some jobs fail, by design
+  CHECK(demo.err.empty());
+  std::string expected;
+  for (int i = 1; i <= 50; ++i) {
+    const std::string tag = "[" + std::to_string(i) + "] ";
+    if (i % 10 == 0) {
+      expected += tag + "job " + std::to_string(i) + " fails\n";
+    } else if (i == 25) {
+      expected += tag + "job 25 hangs\n";
+    } else {
+      expected += tag + "job " + std::to_string(i) + "\n" + tag + "done\n";
+    }
+  }
+  expected += "44 ok, 5 failed, 1 timed out\n";
+  CHECK(demo.out == expected);
+}
+
+#endif
