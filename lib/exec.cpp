@@ -86,7 +86,8 @@ struct ExecState {
     auto cb = std::move(callback);
     callback = nullptr;
     e.cmd = cmd;
-    cb(ExecResult{std::move(e), out.take(), err.take(), all.take(), c.kill_reason()});
+    cb(ExecResult{std::move(e), out.take(), err.take(), all.take(), c.kill_reason(),
+                  c.resource_usage()});
   }
 
   void on_error(ChildProcess& c, const Error& error) {

@@ -69,7 +69,52 @@ bool interleaves(const std::string& all, const std::string& a, const std::string
   return i == la.size() && j == lb.size();
 }
 
+// A coroutine type that is not childproc's: fire-and-forget, resumed by whoever.
+struct Foreign {
+  struct promise_type {
+    Foreign get_return_object() noexcept { return {}; }
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); }
+  };
+};
+
+Foreign foreign_exec(uv_loop_t* loop, std::string& out, std::optional<int>& code) {
+  ExecResult r = co_await childproc::exec_async(loop, "echo from a foreign coroutine");
+  out = r.out;
+  auto child = childproc::spawn(loop, "sh", {"-c", "exit 4"});
+  const childproc::ExitEvent e = co_await child->exited();
+  code = e.code;
+}
+
 }  // namespace
+
+TEST_CASE_METHOD(LoopFixture, "the awaitables work in a coroutine type of the user's own",
+                 "[coro]") {
+  std::string out;
+  std::optional<int> code;
+  foreign_exec(loop(), out, code);
+  run();
+  CHECK(out == "from a foreign coroutine\n");
+  CHECK(code == 4);
+}
+
+TEST_CASE_METHOD(LoopFixture, "exec_async: the result carries the child's resource usage",
+                 "[coro]") {
+  auto body = [](uv_loop_t* l) -> Task<ExecResult> {
+    co_return co_await childproc::exec_async(l, "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done");
+  };
+  ExecResult r = childproc::run(loop(), body(loop()));
+  run();
+  CHECK_FALSE(r.error);
+  if (uv_launcher()) {
+    CHECK_FALSE(r.usage);  // libuv reaps without rusage
+  } else {
+    REQUIRE(r.usage);
+    CHECK(r.usage->user_time + r.usage->system_time > 0us);
+  }
+}
 
 TEST_CASE_METHOD(LoopFixture, "Task: values and exceptions pass through co_await and run()",
                  "[coro]") {

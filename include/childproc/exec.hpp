@@ -7,6 +7,7 @@
 
 #include <childproc/child_process.hpp>
 #include <childproc/error.hpp>
+#include <childproc/resource_usage.hpp>
 #include <childproc/signals.hpp>
 
 #include <chrono>
@@ -110,6 +111,8 @@ struct ExecResult {
   std::string all;
   /// Why childproc signalled the child, if it did (ChildProcess::kill_reason()).
   KillReason kill_reason = KillReason::none;
+  /// What the child cost, where the launcher could read it (ChildProcess::resource_usage()).
+  std::optional<ResourceUsage> usage;
 };
 
 /// As ExecCallback, with the whole result in one value.
