@@ -14,10 +14,12 @@ namespace childproc::detail {
 
 // Collects one stream into the string the callback receives, keeping at most `max`
 // bytes. On this kind of machine a page fault costs more than copying the page from
-// a cache-hot buffer, so the string reserves its capacity once, untouched: the kernel
-// reads into the stream's hot scratch buffer and append() faults in each page of the
-// final string exactly once, with no realloc copy and no zero-fill (peak memory is
-// the output itself). Past kReserveCap the string grows geometrically.
+// a cache-hot buffer, so once the output outgrows kSmall the string reserves its
+// final capacity (up to kReserveCap) once, untouched: the kernel reads into the
+// stream's hot scratch buffer and append() faults in each page of the final string
+// exactly once, with no realloc copy and no zero-fill (peak memory is the output
+// itself). Small outputs grow as any string does, so a child that prints a line costs
+// no large mapping. Past kReserveCap the string grows geometrically.
 class Collector final : public ReadSink {
 public:
   Collector(std::size_t max, std::function<void()> on_overflow)
@@ -45,13 +47,21 @@ public:
   std::string take() noexcept { return std::move(buf_); }
 
 private:
+  static constexpr std::size_t kSmall = std::size_t{128} << 10;
   static constexpr std::size_t kReserveCap = std::size_t{1} << 30;
 
   void grow(std::size_t take) {
     const std::size_t need = buf_.size() + take;
-    std::size_t want = buf_.capacity() == 0 ? std::min(max_, kReserveCap) : buf_.capacity() * 2;
-    want = std::min(std::max(want, need), max_);
-    buf_.reserve(want);
+    if (!reserved_ && need > kSmall) {
+      reserved_ = true;
+      try {
+        buf_.reserve(std::max(need, std::min(max_, kReserveCap)));
+        return;
+      } catch (const std::bad_alloc&) {
+        // A strict overcommit policy may refuse the whole reservation: grow as needed.
+      }
+    }
+    buf_.reserve(std::min(std::max(buf_.capacity() * 2, need), max_));
   }
 
   void overflow() noexcept {
@@ -61,6 +71,7 @@ private:
 
   std::size_t max_;
   bool overflowed_ = false;
+  bool reserved_ = false;  // the one large reservation was made (or refused)
   std::string buf_;
   std::function<void()> on_overflow_;
   Collector* mirror_ = nullptr;
