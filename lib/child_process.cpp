@@ -229,7 +229,7 @@ int make_pipe(std::size_t index, bool socket, detail::PipeEnds& ends) {
                       : detail::PipeEnds{p[0], p[1], true, false, false};
     if (index != 0) ends.pipe_pages = detail::StreamAccess::enlarge_pipe(p[0]);
   }
-  return set_blocking(ends.parent, false);
+  return 0;  // the parent's end becomes non-blocking in uv_poll_init, once
 }
 
 bool cwd_is_bad(const std::string& cwd) {
@@ -238,6 +238,18 @@ bool cwd_is_bad(const std::string& cwd) {
 }
 
 }  // namespace
+
+// The handles only some children need, allocated by the first that does.
+struct ChildProcess::Handles {
+  uv_timer_t timer{};       // timeout, then force_kill_after
+  uv_timer_t close_wait{};  // close_timeout, from the exit on
+  uv_async_t async{};       // carries a stop_token's stop to the loop
+};
+
+ChildProcess::Handles& ChildProcess::handles() {
+  if (!handles_) handles_ = std::make_unique<Handles>();
+  return *handles_;
+}
 
 ChildProcess::ChildProcess(uv_loop_t* loop) : loop_(loop) {}
 
@@ -287,7 +299,6 @@ void ChildProcess::start(const SpawnPlan& plan) {
       [](uv_timer_t* t) {
         auto* self = static_cast<ChildProcess*>(t->data);
         auto keep = self->shared_from_this();
-        self->close_handle(reinterpret_cast<uv_handle_t*>(&self->defer_));
         if (self->spawn_error_) {
           self->exit_code_ = self->spawn_error_.code.value();
           self->report_error(self->spawn_error_);
@@ -397,6 +408,7 @@ int ChildProcess::launch(const SpawnPlan& plan,
     err = start();
   }
   if (cgroup_) cgroup_->close_procs();
+  if (watch_->handle_open()) ++open_handles_;  // its ClosedFn is still to come
   if (err != 0) {
     cgroup_.reset();
     tree_ = TreeMechanism::none;
@@ -469,14 +481,14 @@ void ChildProcess::attach(const SpawnPlan& plan, const std::vector<detail::PipeE
     timeout_deadline_ = uv_now(loop_) + static_cast<uint64_t>(plan.timeout.count());
   }
   if (plan.stop_token.stop_possible()) {
-    uv_async_init(loop_, &async_,
+    uv_async_t* async = &handles().async;
+    uv_async_init(loop_, async,
                   [](uv_async_t* a) { static_cast<ChildProcess*>(a->data)->on_abort(); });
-    async_.data = this;
+    async->data = this;
     async_used_ = true;
     ++open_handles_;
     // The async handle only carries the stop to the loop: it must not keep it alive.
-    uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
-    uv_async_t* async = &async_;
+    uv_unref(reinterpret_cast<uv_handle_t*>(async));
     stop_cb_ = std::make_unique<std::stop_callback<std::function<void()>>>(
         plan.stop_token, std::function<void()>([async] { uv_async_send(async); }));
   }
@@ -534,7 +546,7 @@ void ChildProcess::on_exit(int64_t status, int term_signal, int error) {
   }
   const bool pipes_open = closes_got_ + 1 < closes_needed_;
   if (close_timeout_.count() > 0 && pipes_open) {
-    arm_timer(close_wait_timer_, close_wait_used_, close_timeout_,
+    arm_timer(handles().close_wait, close_wait_used_, close_timeout_,
               [](uv_timer_t* t) { static_cast<ChildProcess*>(t->data)->on_close_wait(); });
   }
   // With kill_tree a timeout (or the SIGKILL after a terminate()) still has a tree to
@@ -558,7 +570,7 @@ void ChildProcess::on_exit(int64_t status, int term_signal, int error) {
 
 void ChildProcess::release_stop() noexcept {
   stop_cb_.reset();
-  if (async_used_) close_handle(reinterpret_cast<uv_handle_t*>(&async_));
+  if (async_used_) close_handle(reinterpret_cast<uv_handle_t*>(&handles_->async));
 }
 
 bool ChildProcess::can_signal() const noexcept {
@@ -582,13 +594,13 @@ void ChildProcess::arm_timer(uv_timer_t& timer, bool& used, std::chrono::millise
 
 void ChildProcess::start_timer(TimerMode mode, std::chrono::milliseconds delay) {
   timer_mode_ = mode;
-  arm_timer(timer_, timer_used_, delay,
+  arm_timer(handles().timer, timer_used_, delay,
             [](uv_timer_t* t) { static_cast<ChildProcess*>(t->data)->on_timer(); });
 }
 
 void ChildProcess::stop_timer() noexcept {
   timer_mode_ = TimerMode::none;
-  if (timer_used_) uv_timer_stop(&timer_);
+  if (timer_used_) uv_timer_stop(&handles_->timer);
 }
 
 void ChildProcess::on_close_wait() {
@@ -701,7 +713,7 @@ std::optional<ResourceUsage> ChildProcess::resource_usage() const {
   u.system_time = seconds(ru.ru_stime.tv_sec) + microseconds(ru.ru_stime.tv_usec);
   // The kernel charged the child this process's peak at exec (the shared, or copied,
   // address space was "its" old one): only a figure above that peak is the child's.
-  if (ru.ru_maxrss > detail::own_peak_rss_kib()) u.max_rss_kib = ru.ru_maxrss;
+  if (detail::above_own_peak(ru.ru_maxrss)) u.max_rss_kib = ru.ru_maxrss;
   u.minor_faults = ru.ru_minflt;
   u.major_faults = ru.ru_majflt;
   u.voluntary_context_switches = ru.ru_nvcsw;
@@ -720,13 +732,16 @@ void ChildProcess::maybe_close() {
   if (timer_mode_ == TimerMode::force_kill && tree_ != TreeMechanism::none) kill(SIGKILL);
   close_emitted_ = true;
   stop_timer();
-  if (timer_used_) close_handle(reinterpret_cast<uv_handle_t*>(&timer_));
-  if (close_wait_used_) close_handle(reinterpret_cast<uv_handle_t*>(&close_wait_timer_));
+  // Closed with the rest, not when it fired: a handle closing then would cost the loop
+  // one more turn before the first read.
+  close_handle(reinterpret_cast<uv_handle_t*>(&defer_));
+  if (timer_used_) close_handle(reinterpret_cast<uv_handle_t*>(&handles_->timer));
+  if (close_wait_used_) close_handle(reinterpret_cast<uv_handle_t*>(&handles_->close_wait));
   release_stop();
   if (guarded_ && tree_ == TreeMechanism::process_group) detail::guardian_forget_group(*pid_);
   // The child is reaped only now: until here its pid, and the group it leads, could
   // not be reused by another process.
-  if (watch_ && watch_->close()) ++open_handles_;
+  if (watch_) watch_->close();
   cgroup_.reset();
   emit(CloseEvent{exit_code_, signal_code_});
   release_if_done();
@@ -735,8 +750,8 @@ void ChildProcess::maybe_close() {
 void ChildProcess::ref() noexcept {
   refed_ = true;
   if (watch_) watch_->ref();
-  if (timer_used_) uv_ref(reinterpret_cast<uv_handle_t*>(&timer_));
-  if (close_wait_used_) uv_ref(reinterpret_cast<uv_handle_t*>(&close_wait_timer_));
+  if (timer_used_) uv_ref(reinterpret_cast<uv_handle_t*>(&handles_->timer));
+  if (close_wait_used_) uv_ref(reinterpret_cast<uv_handle_t*>(&handles_->close_wait));
   for (auto& s : stdio_) {
     if (s) s->ref();
   }
@@ -746,8 +761,8 @@ void ChildProcess::ref() noexcept {
 void ChildProcess::unref() noexcept {
   refed_ = false;
   if (watch_) watch_->unref();
-  if (timer_used_) uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
-  if (close_wait_used_) uv_unref(reinterpret_cast<uv_handle_t*>(&close_wait_timer_));
+  if (timer_used_) uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->timer));
+  if (close_wait_used_) uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->close_wait));
   for (auto& s : stdio_) {
     if (s) s->unref();
   }

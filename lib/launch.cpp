@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <csignal>
@@ -277,6 +278,7 @@ int pidfd_wait(int pidfd, int options, siginfo_t* info, rusage* usage) noexcept 
 
 }  // namespace
 
+namespace {
 long own_peak_rss_kib() noexcept {
   FILE* f = std::fopen("/proc/self/status", "re");
   if (f == nullptr) return LONG_MAX;
@@ -287,6 +289,24 @@ long own_peak_rss_kib() noexcept {
   }
   std::fclose(f);
   return kib;
+}
+}  // namespace
+
+bool above_own_peak(long kib) noexcept {
+  // The peak only grows, so a past reading is a lower bound; getrusage's own maxrss is
+  // an upper one (it also holds what this process inherited at its exec). Reading the
+  // status file costs more than a whole exec's bookkeeping: only between the two.
+  static std::atomic<long> known{0};
+  if (kib <= known.load(std::memory_order_relaxed)) return false;
+  rusage self{};
+  if (::getrusage(RUSAGE_SELF, &self) == 0 && kib > self.ru_maxrss) return true;
+  const long now = own_peak_rss_kib();
+  if (now != LONG_MAX) {
+    long seen = known.load(std::memory_order_relaxed);
+    while (now > seen && !known.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+    }
+  }
+  return kib > now;
 }
 
 bool clone_launcher_available() noexcept {
@@ -384,7 +404,7 @@ void ProcessWatch::on_pidfd() {
   int err = pidfd_wait(pidfd_, WEXITED | WNOHANG | WNOWAIT, &info, &ru);
   if (err == 0 && info.si_pid == 0) return;  // not exited after all
   if (err == 0) {
-    uv_poll_stop(&poll_);
+    close_handle();
     usage_ = ru;
     if (info.si_code == CLD_EXITED) {
       report_exit(info.si_status, 0, 0);
@@ -400,7 +420,7 @@ void ProcessWatch::on_pidfd() {
   pi.mask = kPidfdInfoExit;
   const bool has_info = ::ioctl(pidfd_, kPidfdGetInfo, &pi) == 0;
   if (has_info && (pi.mask & kPidfdInfoExit) != 0) {
-    uv_poll_stop(&poll_);
+    close_handle();
     const int status = pi.exit_code;
     if (WIFEXITED(status)) {
       report_exit(WEXITSTATUS(status), 0, 0);
@@ -415,7 +435,7 @@ void ProcessWatch::on_pidfd() {
   const uint64_t now = uv_now(poll_.loop) + 1;
   if (stolen_since_ == 0) stolen_since_ = now;
   if (has_info && now - stolen_since_ < 50) return;
-  uv_poll_stop(&poll_);
+  close_handle();
   report_exit(err, 0, err);
 }
 
@@ -467,8 +487,24 @@ void ProcessWatch::unref() noexcept {
   if (handle_open_ && !uv_is_closing(handle())) uv_unref(handle());
 }
 
-bool ProcessWatch::close() noexcept {
-  if (!handle_open_ || uv_is_closing(handle())) return false;
+void ProcessWatch::close_handle() noexcept {
+  if (!handle_open_ || uv_is_closing(handle())) return;
+  // Closed rather than stopped once it has nothing more to say: a stop and a later
+  // close would each cost the loop an epoll_ctl, the second one failing.
+  uv_close(handle(), [](uv_handle_t* h) {
+    auto* self = static_cast<ProcessWatch*>(h->data);
+    self->handle_open_ = false;
+    if (self->closing_ && self->pidfd_ >= 0) {
+      ::close(self->pidfd_);  // the poll no longer watches it
+      self->pidfd_ = -1;
+    }
+    self->on_closed_(self->owner_);
+  });
+}
+
+void ProcessWatch::close() noexcept {
+  if (closing_) return;
+  closing_ = true;
   if (use_pidfd_ && !reaped_) {
     siginfo_t info{};
     rusage ru{};
@@ -476,13 +512,12 @@ bool ProcessWatch::close() noexcept {
     // at loop teardown): the child is left alone, unreaped, as uv_spawn's would be.
     if (exited_ && pidfd_wait(pidfd_, WEXITED | WNOHANG, &info, &ru) == 0) reaped_ = true;
   }
-  uv_close(handle(), [](uv_handle_t* h) {
-    auto* self = static_cast<ProcessWatch*>(h->data);
-    if (self->pidfd_ >= 0) ::close(self->pidfd_);  // the poll no longer watches it
-    self->pidfd_ = -1;
-    self->on_closed_(self->owner_);
-  });
-  return true;
+  if (handle_open_) {
+    close_handle();  // the pidfd is closed with it
+  } else if (pidfd_ >= 0) {
+    ::close(pidfd_);
+    pidfd_ = -1;
+  }
 }
 
 ProcessWatch::~ProcessWatch() {

@@ -42,11 +42,15 @@ bool clone_launcher_available() noexcept;
 /// policy): not an errno, so the caller can start it again without the cgroup.
 constexpr int kCgroupJoinRefused = -100000;
 
-/// This process's peak resident set (VmHWM) in KiB; LONG_MAX when unknown.
-long own_peak_rss_kib() noexcept;
+/// True when `kib` is above this process's peak resident set (VmHWM), which is what a
+/// child's ru_maxrss starts from: it inherits the parent's peak at exec. Reads
+/// /proc/self/status only when getrusage and the last reading cannot decide.
+bool above_own_peak(long kib) noexcept;
 
 /// One child's exit, whichever launcher started it. Owned by the ChildProcess; its one
-/// libuv handle reports through the two callbacks given to start().
+/// libuv handle reports through the two callbacks given to start(). Where start()
+/// opened the handle (always on success), ClosedFn comes exactly once: at the exit on
+/// the clone launcher (the pidfd stays open until close()), after close() on the uv one.
 class ProcessWatch {
 public:
   using ExitFn = void (*)(void* owner, int64_t exit_status, int term_signal, int error);
@@ -58,8 +62,7 @@ public:
   ~ProcessWatch();
 
   /// Starts the child. 0 and a pid, or a libuv error (ENOENT, EACCES, a bad cwd, ...) as
-  /// uv_spawn reports them. Where a handle was opened (always on success) close() must be
-  /// called once; it returns false when there was none.
+  /// uv_spawn reports them. handle_open() says whether ClosedFn is still to come.
   int start(uv_loop_t* loop, const LaunchPlan& plan, void* owner, ExitFn on_exit,
             ClosedFn on_closed);
   int pid() const noexcept { return pid_; }
@@ -79,15 +82,19 @@ public:
   const std::optional<rusage>& usage() const noexcept { return usage_; }
   void ref() noexcept;
   void unref() noexcept;
+  /// True while the handle is open: ClosedFn is still to come.
+  bool handle_open() const noexcept { return handle_open_; }
   /// Reaps the child if it is still unreaped (the clone launcher holds the zombie until
-  /// here, so its pid cannot be reused), then closes the handle: ClosedFn follows.
-  bool close() noexcept;
+  /// here, so its pid cannot be reused), then closes the handle if it is still open
+  /// (ClosedFn follows) and the pidfd.
+  void close() noexcept;
 
 private:
   int start_clone(uv_loop_t* loop, const LaunchPlan& plan);
   int start_uv(uv_loop_t* loop, const LaunchPlan& plan);
   void on_pidfd();
   void report_exit(int64_t exit_status, int term_signal, int error);
+  void close_handle() noexcept;
   uv_handle_t* handle() noexcept;
 
   union {
@@ -98,6 +105,7 @@ private:
   bool handle_open_ = false;
   bool exited_ = false;
   bool reaped_ = false;
+  bool closing_ = false;       // close() was called
   uint64_t stolen_since_ = 0;  // loop time (+1) when another reaper was first seen
   int pid_ = 0;
   int pidfd_ = -1;

@@ -15,11 +15,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <deque>
 
 namespace childproc {
 namespace {
 
-constexpr std::size_t kReadSize = 64 * 1024;
+// As large as an enlarged pipe (kBigPipe), so one read empties it.
+constexpr std::size_t kReadSize = 256 * 1024;
+// A nested read's buffer is allocated per read: small enough to stay off mmap.
+constexpr std::size_t kNestedReadSize = 64 * 1024;
 // One busy child must not starve the rest of the loop.
 constexpr int kReadsPerWakeup = 16;
 constexpr int kMaxIov = 64;
@@ -43,7 +47,8 @@ public:
       data_ = t_scratch.buf;
       shared_ = true;
     } else {
-      data_ = static_cast<char*>(std::aligned_alloc(64, kReadSize));
+      data_ = static_cast<char*>(std::aligned_alloc(64, kNestedReadSize));
+      size_ = kNestedReadSize;
     }
   }
   ~ScratchLease() {
@@ -56,9 +61,11 @@ public:
   ScratchLease(const ScratchLease&) = delete;
   ScratchLease& operator=(const ScratchLease&) = delete;
   char* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
 
 private:
   char* data_ = nullptr;
+  std::size_t size_ = kReadSize;
   bool shared_ = false;
 };
 
@@ -121,6 +128,31 @@ std::size_t pipe_page_budget() {
 }
 
 }  // namespace
+
+// A stream's queued writes, allocated by the first write that must wait or has a
+// callback: most streams (every output stream, an unused stdin) never need one.
+struct detail::WriteQueue {
+  struct Pending {
+    std::string data;
+    std::size_t offset;
+    Stream::WriteCallback cb;
+  };
+  std::deque<Pending> queue;
+  std::deque<Stream::WriteCallback> done;  // written; their callbacks run from the next poll
+};
+
+bool Stream::has_queued() const noexcept {
+  return writes_ && !writes_->queue.empty();
+}
+
+bool Stream::writing() const noexcept {
+  return finish_pending_ || (writes_ && (!writes_->queue.empty() || !writes_->done.empty()));
+}
+
+detail::WriteQueue& Stream::writes() {
+  if (!writes_) writes_ = std::make_unique<detail::WriteQueue>();
+  return *writes_;
+}
 
 void detail::defer(uv_loop_t* loop, std::function<void()> fn) {
   struct Deferred {
@@ -221,8 +253,7 @@ void Stream::unref() noexcept {
 
 void Stream::apply_ref() noexcept {
   if (closing_) return;
-  const bool writing = !queue_.empty() || !done_.empty() || finish_pending_;
-  if (user_ref_ || (ref_while_writing_ && writing)) {
+  if (user_ref_ || (ref_while_writing_ && writing())) {
     uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
   } else {
     uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
@@ -233,7 +264,7 @@ void Stream::update_poll() {
   if (closing_) return;
   int want = 0;
   if (readable_ && started_ && !paused_) want |= UV_READABLE;
-  if (writable_ && (!queue_.empty() || !done_.empty() || finish_pending_)) want |= UV_WRITABLE;
+  if (writable_ && writing()) want |= UV_WRITABLE;
   if (ref_while_writing_ && !user_ref_) apply_ref();
   if (want == poll_events_) return;
   poll_events_ = want;
@@ -261,7 +292,7 @@ void Stream::on_poll(int status, int events) {
       do_read(true);
       if (closing_) return;
     }
-    if (writable_ && !queue_.empty()) {
+    if (writable_ && has_queued()) {
       do_write();
     } else if (writable_ && finish_pending_) {
       settle_done();
@@ -290,7 +321,7 @@ void Stream::do_read(bool until_empty) {
        ++i) {
     ScratchLease lease;
     char* buf = lease.data();
-    const std::size_t len = kReadSize;
+    const std::size_t len = lease.size();
     ssize_t n;
     do {
       n = ::read(fd_, buf, len);
@@ -307,7 +338,9 @@ void Stream::do_read(bool until_empty) {
     }
     if (n == 0) {
       readable_ = false;
-      update_poll();
+      // An output pipe is closed right after its EndEvent, and uv_close takes it out of
+      // epoll: stopping the poll first would only add a second, failing epoll_ctl.
+      if (writable_) update_poll();
       end_text();
       emit(EndEvent{});
       if (closing_) break;
@@ -342,7 +375,7 @@ bool Stream::queue_write(std::string_view view, std::string* owned, WriteCallbac
     return false;
   }
   std::size_t off = 0;
-  if (queue_.empty() && !view.empty()) {
+  if (!has_queued() && !view.empty()) {
     iovec iov{const_cast<char*>(view.data()), view.size()};
     ssize_t n = write_no_sigpipe(fd_, &iov, 1, socket_);
     // On any error, queue the bytes: the poll callback meets the error again and
@@ -351,15 +384,15 @@ bool Stream::queue_write(std::string_view view, std::string* owned, WriteCallbac
   }
   if (off == view.size()) {
     if (cb) {
-      done_.push_back(std::move(cb));
+      writes().done.push_back(std::move(cb));
       update_poll();
     }
     return queued_bytes_ < high_water_mark_;
   }
   if (owned != nullptr) {
-    queue_.push_back(Pending{std::move(*owned), off, std::move(cb)});
+    writes().queue.push_back({std::move(*owned), off, std::move(cb)});
   } else {
-    queue_.push_back(Pending{std::string(view), off, std::move(cb)});
+    writes().queue.push_back({std::string(view), off, std::move(cb)});
   }
   queued_bytes_ += view.size() - off;
   update_poll();
@@ -369,10 +402,11 @@ bool Stream::queue_write(std::string_view view, std::string* owned, WriteCallbac
 }
 
 void Stream::do_write() {
-  while (!queue_.empty()) {
+  while (has_queued()) {
+    auto& queue = writes_->queue;
     iovec iov[kMaxIov];
     int cnt = 0;
-    for (auto it = queue_.begin(); it != queue_.end() && cnt < kMaxIov; ++it, ++cnt) {
+    for (auto it = queue.begin(); it != queue.end() && cnt < kMaxIov; ++it, ++cnt) {
       iov[cnt].iov_base = it->data.data() + it->offset;
       iov[cnt].iov_len = it->data.size() - it->offset;
     }
@@ -385,24 +419,24 @@ void Stream::do_write() {
     auto left = static_cast<std::size_t>(n);
     queued_bytes_ -= left;
     while (left > 0) {
-      Pending& p = queue_.front();
+      auto& p = queue.front();
       const std::size_t rest = p.data.size() - p.offset;
       if (left < rest) {
         p.offset += left;
         break;
       }
       left -= rest;
-      if (p.cb) done_.push_back(std::move(p.cb));
-      queue_.pop_front();
+      if (p.cb) writes_->done.push_back(std::move(p.cb));
+      queue.pop_front();
     }
   }
-  if (queue_.empty()) {
+  if (!has_queued()) {
     if (need_drain_) {
       need_drain_ = false;
       emit(DrainEvent{});
       if (closing_) return;
     }
-    if (finish_pending_ && queue_.empty()) {
+    if (finish_pending_ && !has_queued()) {
       settle_done();
       finish_write_side();
       return;
@@ -433,9 +467,9 @@ void Stream::defer_write_error(WriteCallback cb) {
 }
 
 void Stream::settle_done() {
-  while (!done_.empty()) {
-    WriteCallback cb = std::move(done_.front());
-    done_.pop_front();
+  while (writes_ && !writes_->done.empty()) {
+    WriteCallback cb = std::move(writes_->done.front());
+    writes_->done.pop_front();
     try {
       cb({});
     } catch (...) {
@@ -502,15 +536,18 @@ void Stream::on_closed() {
   end_text();
   const std::error_code cancelled = uv_error(UV_ECANCELED);
   settle_done();
-  for (auto& p : queue_) {
-    if (!p.cb) continue;
-    try {
-      p.cb(cancelled);
-    } catch (...) {
-      detail::report_listener_exception();
+  if (writes_) {
+    // Moved out first: a callback that writes again must not touch the list being read.
+    auto queued = std::move(writes_->queue);
+    for (auto& p : queued) {
+      if (!p.cb) continue;
+      try {
+        p.cb(cancelled);
+      } catch (...) {
+        detail::report_listener_exception();
+      }
     }
   }
-  queue_.clear();
   queued_bytes_ = 0;
   emit(CloseEvent{});
   if (on_close_) {

@@ -9,7 +9,8 @@
 namespace childproc::detail {
 
 struct StreamAccess {
-  /// Wraps the parent's end `fd` (non-blocking, CLOEXEC), taking ownership of it.
+  /// Wraps the parent's end `fd` (CLOEXEC; uv_poll_init makes it non-blocking), taking
+  /// ownership of it.
   /// Returns the libuv error and closes `fd` on failure.
   static int create(uv_loop_t* loop, int fd, bool readable, bool writable, bool socket,
                     std::shared_ptr<Stream>& out);

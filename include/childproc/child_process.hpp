@@ -207,10 +207,10 @@ private:
   std::unique_ptr<detail::Cgroup> cgroup_;       // kill_tree's, where one could be made
   TreeMechanism tree_ = TreeMechanism::none;
   bool guarded_ = false;  // the guardian kills the tree if this process dies
+  struct Handles;
+  Handles& handles();
   uv_timer_t defer_{};
-  uv_timer_t timer_{};             // timeout, then force_kill_after
-  uv_timer_t close_wait_timer_{};  // close_timeout, from the exit on
-  uv_async_t async_{};
+  std::unique_ptr<Handles> handles_;  // timers and the stop's async handle, once needed
   bool timer_used_ = false;
   bool close_wait_used_ = false;
   TimerMode timer_mode_ = TimerMode::none;

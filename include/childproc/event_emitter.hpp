@@ -145,26 +145,28 @@ public:
 
   /// Removes a listener; false when `id` is not (or no longer) registered.
   bool off(ListenerId id) noexcept {
-    return std::apply([id](auto&... lists) { return (lists.remove(id) || ...); }, lists_);
+    if (!lists_) return false;
+    return std::apply([id](auto&... lists) { return (lists.remove(id) || ...); }, *lists_);
   }
 
   /// Listeners currently registered for `E`.
   template <typename E>
   std::size_t listener_count() const noexcept {
     static_assert(OneOfEvents<E, Events...>, "childproc: this emitter has no such event");
-    return std::get<detail::ListenerList<E>>(lists_).size();
+    return lists_ ? std::get<detail::ListenerList<E>>(*lists_).size() : 0;
   }
 
   /// Removes every listener of `E`.
   template <typename E>
   void remove_all_listeners() noexcept {
-    list<E>().clear();
+    static_assert(OneOfEvents<E, Events...>, "childproc: this emitter has no such event");
+    if (lists_) std::get<detail::ListenerList<E>>(*lists_).clear();
   }
 
   /// Removes every listener of every event (Node's `removeAllListeners()`), those that
   /// exec() registers on its ChildProcess included: its callback then never runs.
   void remove_all_listeners() noexcept {
-    std::apply([](auto&... lists) { (lists.clear(), ...); }, lists_);
+    if (lists_) std::apply([](auto&... lists) { (lists.clear(), ...); }, *lists_);
   }
 
 protected:
@@ -173,7 +175,8 @@ protected:
   /// Calls the listeners of `E`; returns how many ran. Never throws.
   template <typename E>
   std::size_t emit(const E& event) noexcept {
-    return list<E>().emit(event);
+    static_assert(OneOfEvents<E, Events...>, "childproc: this emitter has no such event");
+    return lists_ ? std::get<detail::ListenerList<E>>(*lists_).emit(event) : 0;
   }
 
 private:
@@ -198,12 +201,15 @@ private:
   }
 
   template <typename E>
-  detail::ListenerList<E>& list() noexcept {
+  detail::ListenerList<E>& list() {
     static_assert(OneOfEvents<E, Events...>, "childproc: this emitter has no such event");
-    return std::get<detail::ListenerList<E>>(lists_);
+    if (!lists_) lists_ = std::make_unique<std::tuple<detail::ListenerList<Events>...>>();
+    return std::get<detail::ListenerList<E>>(*lists_);
   }
 
-  std::tuple<detail::ListenerList<Events>...> lists_;
+  // Allocated by the first listener: most streams (exec's, those nobody listens to)
+  // never have one, and an emitter without lists costs a pointer.
+  std::unique_ptr<std::tuple<detail::ListenerList<Events>...>> lists_;
   ListenerId next_id_ = 1;
 };
 

@@ -11,7 +11,6 @@
 
 #include <coroutine>
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -60,6 +59,7 @@ class WriteAwaiter;
 namespace detail {
 struct StreamAccess;
 struct StreamText;
+struct WriteQueue;
 /// Receives every chunk a stream reads, before its DataEvent (exec and the sync
 /// variants collect output this way). Must not throw.
 struct ReadSink {
@@ -147,12 +147,6 @@ public:
 private:
   friend struct detail::StreamAccess;
   friend class ReadAwaiter;
-  struct Pending {
-    std::string data;
-    std::size_t offset;
-    WriteCallback cb;
-  };
-
   Stream(uv_loop_t* loop, int fd, bool readable, bool writable, bool socket);
   bool queue_write(std::string_view view, std::string* owned, WriteCallback cb);
   void update_poll();
@@ -169,6 +163,9 @@ private:
   detail::StreamText& text();
   void feed_text(std::string_view chunk);
   void end_text();
+  bool has_queued() const noexcept;
+  bool writing() const noexcept;
+  detail::WriteQueue& writes();
 
   uv_loop_t* loop_;
   uv_poll_t poll_{};
@@ -189,8 +186,7 @@ private:
   int poll_events_ = 0;
   std::size_t queued_bytes_ = 0;
   std::size_t high_water_mark_ = 16 * 1024;
-  std::deque<Pending> queue_;
-  std::deque<WriteCallback> done_;  // written; their callbacks run from the next poll
+  std::unique_ptr<detail::WriteQueue> writes_;  // once a write had to queue or has a callback
   detail::ReadSink* sink_ = nullptr;
   std::unique_ptr<detail::StreamText> text_;  // lines and coroutine reads, once asked for
   std::function<void()> on_close_;            // the owner's close counting
