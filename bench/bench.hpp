@@ -1,6 +1,7 @@
 // childproc-bench: shared declarations. See docs/performance.md for the method.
 #pragma once
 
+#include <sys/types.h>
 #include <uv.h>
 
 #include <chrono>
@@ -83,6 +84,10 @@ struct SpawnSample {
   // Inside the launching call: the loop (or the caller) can do nothing else.
   double blocked_us = 0;
 };
+/// waitpid, retried on EINTR; dies on any other error.
+int wait_child(pid_t pid);
+/// Dies unless the wait status `st` is a normal exit with 0.
+void expect_exit0(int st, const char* what);
 SpawnSample childproc_spawn_once(uv_loop_t* loop, const char* file);
 SpawnSample childproc_exec_file_once(uv_loop_t* loop, const char* file);
 SpawnSample raw_uv_spawn_once(uv_loop_t* loop, const char* file);
@@ -126,5 +131,8 @@ IpcTimes ipc_raw(const std::string& echo, const IpcCounts& counts);
 int collect_main(const std::string& which, const std::vector<std::string>& args);
 /// many-childproc|many-uv FILE ARG COUNT
 int many_main(const std::string& which, const std::vector<std::string>& args);
+/// requests-childproc-spawn|requests-childproc-exec|requests-uv|requests-threads
+/// FILE ARG COUNT CONCURRENCY
+int requests_main(const std::string& which, const std::vector<std::string>& args);
 
 }  // namespace bench

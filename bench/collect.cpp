@@ -2,6 +2,8 @@
 // (VmHWM, see peak_rss_kib) is that row's own:
 //   collect-childproc WRITER BYTES WARM_BYTES   childproc::exec_file, max_buffer > BYTES
 //   collect-uv        WRITER BYTES WARM_BYTES   uv_spawn + uv_read_start into a growing buffer
+//   collect-uv-slab   WRITER BYTES WARM_BYTES   the same, reading into a 64 KiB slab and
+//                                               copying each read into the buffer
 // A WARM_BYTES collection first (discarded), then one timed collection of BYTES.
 // Prints: seconds, bytes, peak_start_kib (before both), peak_kib (after), and
 // fd_leak (fds open after the timed run minus before it).
@@ -57,10 +59,11 @@ double collect_childproc(uv_loop_t* loop, const std::string& writer, std::size_t
   return us_between(t0, t1) / 1e6;
 }
 
-double collect_uv(uv_loop_t* loop, const std::string& writer, std::size_t bytes) {
+double collect_uv_with(uv_loop_t* loop, const std::string& writer, std::size_t bytes, bool slab) {
   GrowBuf buf;
   RawChild c;
   c.sink = &buf;
+  c.copy_from_slab = slab;
   std::string count = std::to_string(bytes);
   char* args[] = {const_cast<char*>(writer.c_str()), count.data(), nullptr};
   const auto t0 = Clock::now();
@@ -72,6 +75,14 @@ double collect_uv(uv_loop_t* loop, const std::string& writer, std::size_t bytes)
   return us_between(t0, t1) / 1e6;
 }
 
+double collect_uv(uv_loop_t* loop, const std::string& writer, std::size_t bytes) {
+  return collect_uv_with(loop, writer, bytes, false);
+}
+
+double collect_uv_slab(uv_loop_t* loop, const std::string& writer, std::size_t bytes) {
+  return collect_uv_with(loop, writer, bytes, true);
+}
+
 }  // namespace
 
 int collect_main(const std::string& which, const std::vector<std::string>& args) {
@@ -81,6 +92,7 @@ int collect_main(const std::string& which, const std::vector<std::string>& args)
   const auto warm = static_cast<std::size_t>(std::strtoull(args[2].c_str(), nullptr, 10));
   auto run = which == "collect-childproc" ? collect_childproc
              : which == "collect-uv"      ? collect_uv
+             : which == "collect-uv-slab" ? collect_uv_slab
                                           : nullptr;
   if (run == nullptr) die("unknown sub-command " + which);
 

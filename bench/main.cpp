@@ -61,6 +61,9 @@ struct Setup {
   std::string node_script = std::string(BENCH_SCRIPT_DIR) + "/node_bench.js";
   std::string python_script = std::string(BENCH_SCRIPT_DIR) + "/python_bench.py";
   std::string node;    // empty: not installed
+  std::string bun;     // BENCH_BUN, else `bun` on PATH; empty: not installed
+  std::string go;      // the Go toolchain, for section 6's Go row
+  std::string rustc;   // a Rust compiler, for section 6's Rust row
   std::string python;  // the interpreter itself (not a pyenv shim); empty: none
   std::string true_path = "/bin/true";
   std::string sleep_path;
@@ -347,7 +350,8 @@ void section3(const Setup& su) {
   std::cout << "\n### 3. Collecting a child's output in memory\n\n"
             << "`bench-writer` writes the bytes in 1 MiB writes; each row collects all of it, "
             << "then checks the length and the pattern. One fresh process per sample. "
-            << "Ratio: time over raw libuv's at the same size. GB/s: 10^9 bytes per second "
+            << "Ratio: time over the faster raw libuv row's at the same size (the anchor). GB/s: "
+               "10^9 bytes per second "
             << "at the median. Peak RSS: the process's VmHWM (/proc/self/status; not ru_maxrss, "
             << "which a child inherits from its parent's peak across execve); growth: VmHWM "
             << "after the collection minus at start, before a warm-up collection of "
@@ -357,9 +361,14 @@ void section3(const Setup& su) {
   for (std::size_t bytes : sizes) {
     std::vector<Row> rows;
     rows.push_back({"childproc exec_file", {su.self, "--child", "collect-childproc", su.writer}});
-    rows.push_back({"**raw libuv** (anchor)", {su.self, "--child", "collect-uv", su.writer}});
+    rows.push_back(
+        {"raw libuv, reading into the buffer", {su.self, "--child", "collect-uv", su.writer}});
+    rows.push_back(
+        {"raw libuv, 64 KiB slab + copy", {su.self, "--child", "collect-uv-slab", su.writer}});
     rows.push_back(
         {"Node execFile, encoding 'buffer'", {su.node, su.node_script, "collect", su.writer}});
+    rows.push_back(
+        {"Bun execFile, encoding 'buffer'", {su.bun, su.node_script, "collect", su.writer}});
     rows.push_back({"Python subprocess.run", {su.python, su.python_script, "collect", su.writer}});
     const int reps = su.cfg.quick ? 2 : bytes <= 256 * MiB ? 5 : 3;
     for (int r = 0; r < reps; ++r) {
@@ -387,7 +396,9 @@ void section3(const Setup& su) {
         row.peak_kib.push_back(peak);
       }
     }
-    const double anchor = summarize(rows[1].seconds).median;
+    // The anchor: the faster of the two raw libuv collectors, at this size.
+    const double anchor =
+        std::min(summarize(rows[1].seconds).median, summarize(rows[2].seconds).median);
     for (const auto& row : rows) {
       if (!row.why.empty()) {
         t.add({row.name, size_name(bytes), "-", row.why});
@@ -599,7 +610,7 @@ void section5(const Setup& su) {
   if (!why.empty()) std::cerr << "childproc-bench: " << why << "\n";
   std::cerr << "usage: childproc-bench [--quick] [--section N|ipc]... [--iterations N]\n"
                "  --quick          small sizes and counts: a smoke test, well under a minute\n"
-               "  --section N      run only section N (1-5; `ipc` is 5); repeatable\n"
+               "  --section N      run only section N (1-6; `ipc` is 5, `requests` 6); repeatable\n"
                "  --iterations N   spawn+wait rounds of section 1 (default 300, quick 40),\n"
                "                   also the most rounds per size in section 2\n";
   std::exit(2);
@@ -649,11 +660,129 @@ std::string version_of(const std::vector<std::string>& argv) {
   return r.ok ? first_line(r.out) : "? (" + r.status + ")";
 }
 
+// ---------------------------------------------------------------- section 6
+
+// Builds a peer's program (Go, Rust) into `dir`; returns its path, or why not.
+std::pair<std::string, std::string> build_peer(const std::vector<std::string>& argv,
+                                               const std::string& out) {
+  if (argv.front().empty()) return {"", "not installed"};
+  RunResult r = run_capture(argv);
+  if (!r.ok) return {"", "build failed (" + r.status + ")"};
+  return {out, ""};
+}
+
+void section6(const Setup& su) {
+  const auto started = Clock::now();
+  const int count = su.cfg.quick ? 500 : 3000;
+  const int reps = su.cfg.quick ? 1 : 3;
+  const int concurrency = 32;
+  const std::string echo = "/bin/echo";
+  const std::string arg = "hello";
+
+  char dir_template[] = "/tmp/childproc-bench-XXXXXX";
+  const char* dir = ::mkdtemp(dir_template);
+  if (dir == nullptr) die("mkdtemp: " + std::string(std::strerror(errno)));
+  const std::string peers = std::string(BENCH_SCRIPT_DIR) + "/peers";
+  const std::string go_bin = std::string(dir) + "/requests-go";
+  const std::string rust_bin = std::string(dir) + "/requests-rs";
+  progress("section 6: building the Go and Rust peers");
+  const auto go = build_peer({su.go, "build", "-o", go_bin, peers + "/requests.go"}, go_bin);
+  const auto rust = build_peer({su.rustc, "-O", "-o", rust_bin, peers + "/requests.rs"}, rust_bin);
+
+  struct Row {
+    std::string name{};
+    std::vector<std::string> argv{};  // before FILE ARG COUNT CONCURRENCY
+    std::vector<double> rate{};       // children per second
+    std::vector<double> cpu_us{};     // parent CPU per child
+    std::string why{};
+  };
+  std::vector<Row> rows;
+  rows.push_back({"childproc spawn", {su.self, "--child", "requests-childproc-spawn"}});
+  rows.push_back({"childproc exec_file", {su.self, "--child", "requests-childproc-exec"}});
+  rows.push_back({"raw libuv uv_spawn", {su.self, "--child", "requests-uv"}});
+  rows.push_back({"posix_spawn from 32 threads", {su.self, "--child", "requests-threads"}});
+  rows.push_back({"Rust std::process, 32 threads", {rust.first, "requests"}, {}, {}, rust.second});
+  rows.push_back({"Go os/exec, 32 goroutines", {go.first, "requests"}, {}, {}, go.second});
+  rows.push_back({"Node spawn", {su.node, su.node_script, "requests", "spawn"}});
+  rows.push_back({"Node execFile", {su.node, su.node_script, "requests", "execFile"}});
+  rows.push_back({"Bun spawn", {su.bun, su.node_script, "requests", "spawn"}});
+  rows.push_back({"Bun execFile", {su.bun, su.node_script, "requests", "execFile"}});
+  rows.push_back({"Python subprocess.run, 32 threads", {su.python, su.python_script, "requests"}});
+  for (auto& row : rows) {
+    if (row.argv.front().empty() && row.why.empty()) row.why = "not installed";
+    for (const std::string& a : {echo, arg, std::to_string(count), std::to_string(concurrency)})
+      row.argv.push_back(a);
+  }
+  for (int r = 0; r < reps; ++r) {
+    progress("section 6: round " + std::to_string(r + 1) + "/" + std::to_string(reps));
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      Row& row = rows[(i + static_cast<std::size_t>(r)) % rows.size()];
+      if (!row.why.empty()) continue;
+      External e = run_script(row.argv);
+      if (!e.ok) {
+        row.why = e.why;
+        continue;
+      }
+      if (metric(e.m, "children", row.name) != count) die(row.name + ": wrong child count");
+      if (e.m.count("fd_leak") && metric(e.m, "fd_leak", row.name) != 0)
+        die(row.name + ": fds leaked");
+      row.rate.push_back(count / metric(e.m, "seconds", row.name));
+      row.cpu_us.push_back(metric(e.m, "cpu_us", row.name) / count);
+    }
+  }
+  for (const std::string& f : {go_bin, rust_bin})
+    ::unlink(f.c_str());
+  ::rmdir(dir);
+
+  // The anchor: the faster of the two threaded rows without an event loop.
+  double anchor = 0;
+  for (std::size_t i : {std::size_t{3}, std::size_t{4}}) {
+    if (rows[i].why.empty()) anchor = std::max(anchor, summarize(rows[i].rate).median);
+  }
+  std::cout << "\n### 6. Spawn per request: " << count << " children of `" << echo << " " << arg
+            << "`, at most " << concurrency << " at once\n\n"
+            << "Each sample is a fresh process that runs the children " << concurrency
+            << " at a time (a new one as each finishes), collects each one's stdout and checks "
+               "it, after a warm-up of "
+            << concurrency
+            << " children. Rate: children per second over the timed run. Parent CPU: the "
+               "process's user + system time per child (its threads included; Rust's from "
+               "/proc/self/stat, in 10 ms ticks). Speed: the rate over the anchor's, the faster "
+               "of `posix_spawn` from threads and Rust (higher is faster).\n\n";
+  Table t(
+      {"row", "n", "median children/s", "slowest children/s", "speed", "parent CPU µs per child"});
+  for (const auto& row : rows) {
+    if (!row.why.empty()) {
+      t.add({row.name, "-", row.why});
+      continue;
+    }
+    const Summary s = summarize(row.rate);
+    t.add({row.name, std::to_string(s.n), fmt(s.median, 0),
+           fmt(*std::min_element(row.rate.begin(), row.rate.end()), 0),
+           anchor > 0 ? fmt(s.median / anchor, 2) + "x" : "-",
+           fmt(summarize(row.cpu_us).median, 0)});
+  }
+  t.print();
+  std::cout << "\n_Section 6 took " << fmt(us_between(started, Clock::now()) / 1e6, 1) << " s._\n"
+            << std::flush;
+}
+
 int harness(const Config& cfg) {
   Setup su;
   su.cfg = cfg;
   su.self = self_exe();
   su.node = find_in_path("node");
+  if (const char* b = std::getenv("BENCH_BUN"); b != nullptr && ::access(b, X_OK) == 0) {
+    su.bun = b;
+  } else {
+    su.bun = find_in_path("bun");
+  }
+  su.go = find_in_path("go");
+  su.rustc = find_in_path("rustc");
+  if (const char* home = std::getenv("HOME"); su.rustc.empty() && home != nullptr) {
+    const std::string cargo_rustc = std::string(home) + "/.cargo/bin/rustc";
+    if (::access(cargo_rustc.c_str(), X_OK) == 0) su.rustc = cargo_rustc;
+  }
   su.sleep_path = find_in_path("sleep");
   if (su.sleep_path.empty()) die("no sleep on PATH");
   if (::access(su.writer.c_str(), X_OK) != 0) die("bench-writer not found at " + su.writer);
@@ -682,6 +811,9 @@ int harness(const Config& cfg) {
             << "; CHILDPROC_LAUNCHER=" << (launcher ? launcher : "(unset)") << "\n"
             << "- node: " << version_of({su.node, "--version"})
             << "; python: " << version_of({su.python, "--version"}) << "\n"
+            << "- bun: " << version_of({su.bun, "--version"})
+            << "; go: " << version_of({su.go, "version"})
+            << "; rustc: " << version_of({su.rustc, "--version"}) << "\n"
             << "- RLIMIT_NOFILE: " << fd_note << "\n"
             << "- iterations (section 1): " << su.iterations()
             << "; load average at start: " << load_average() << "\n"
@@ -696,6 +828,7 @@ int harness(const Config& cfg) {
   if (su.wants(3)) section3(su);
   if (su.wants(4)) section4(su);
   if (su.wants(5)) section5(su);
+  if (su.wants(6)) section6(su);
 
   // Self-checks: every handle closed, every child reaped, every fd closed.
   const int loop_rc = uv_loop_close(&loop);
@@ -723,6 +856,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> rest(args.begin() + 2, args.end());
     if (which.rfind("collect-", 0) == 0) return collect_main(which, rest);
     if (which.rfind("many-", 0) == 0) return many_main(which, rest);
+    if (which.rfind("requests-", 0) == 0) return requests_main(which, rest);
     usage("unknown sub-command " + which);
   }
   Config cfg;
@@ -732,8 +866,8 @@ int main(int argc, char** argv) {
       cfg.quick = true;
     } else if (a == "--section" && i + 1 < args.size()) {
       const std::string& name = args[++i];
-      const int s = name == "ipc" ? 5 : positive(name.c_str());
-      if (s > 5) usage("sections are 1 to 5");
+      const int s = name == "ipc" ? 5 : name == "requests" ? 6 : positive(name.c_str());
+      if (s > 6) usage("sections are 1 to 6");
       cfg.sections.insert(s);
     } else if (a == "--iterations" && i + 1 < args.size()) {
       cfg.iterations = positive(args[++i].c_str());

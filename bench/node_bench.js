@@ -6,6 +6,9 @@
 //                                                          rss_before_kib, rss_after_kib, count, ok, failed
 //   node node_bench.js ipc BYTES WARM_PP PP WARM_TP TP  -> pingpong_s, throughput_s (Node parent)
 //   node node_bench.js ipc-echo                         (the echo child, for fork())
+//   node node_bench.js requests spawn|execFile FILE ARG COUNT CONCURRENCY
+//                                                       -> seconds, children, cpu_us
+// (Bun runs this same script for its rows: its child_process is Node's API.)
 // and parses the "key value..." lines it prints on stdout.
 const { spawn, execFile, fork } = require('node:child_process');
 const fs = require('node:fs');
@@ -227,6 +230,48 @@ async function ipc(bytes, warmPp, pp, warmTp, tp) {
   out('throughput_s', tpSeconds.toFixed(6));
 }
 
+// Section 6: COUNT children of `FILE ARG`, at most CONCURRENCY at once, each one's
+// stdout collected and checked.
+function requestOnce(mode, file, arg) {
+  return new Promise((resolve, reject) => {
+    const check = (text) => (text === `${arg}\n` ? resolve() : reject(new Error(`output ${text}`)));
+    if (mode === 'execFile') {
+      execFile(file, [arg], (error, stdout) => (error ? reject(error) : check(stdout)));
+      return;
+    }
+    const child = spawn(file, [arg], { stdio: 'pipe' });
+    const chunks = [];
+    child.stdout.on('data', (d) => chunks.push(d));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      (code === 0 ? check(Buffer.concat(chunks).toString()) : reject(new Error(`exit ${code}`))));
+  });
+}
+
+async function requestBatch(mode, file, arg, count, concurrency) {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      await requestOnce(mode, file, arg);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+async function requests(mode, file, arg, count, concurrency) {
+  if (mode !== 'spawn' && mode !== 'execFile') fail(`unknown mode ${mode}`);
+  await requestBatch(mode, file, arg, concurrency, concurrency);
+  const cpu0 = process.cpuUsage();
+  const t0 = now();
+  await requestBatch(mode, file, arg, count, concurrency);
+  const seconds = usSince(t0) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
+  out('seconds', seconds.toFixed(6));
+  out('children', count);
+  out('cpu_us', cpu.user + cpu.system);
+}
+
 async function main() {
   const [cmd, ...args] = process.argv.slice(2);
   if (cmd === 'seq' && args.length === 4) {
@@ -237,11 +282,14 @@ async function main() {
     await many(args[0], args[1], Number(args[2]));
   } else if (cmd === 'ipc' && args.length === 5) {
     await ipc(...args.map(Number));
+  } else if (cmd === 'requests' && args.length === 5) {
+    await requests(args[0], args[1], args[2], Number(args[3]), Number(args[4]));
   } else if (cmd === 'ipc-echo' && args.length === 0) {
     ipcEcho();
   } else {
     fail('usage: node_bench.js seq spawn|execFile FILE WARM N | collect WRITER BYTES WARM | ' +
-      'many FILE ARG COUNT | ipc BYTES WARM_PP PP WARM_TP TP | ipc-echo');
+      'many FILE ARG COUNT | ipc BYTES WARM_PP PP WARM_TP TP | ipc-echo | ' +
+      'requests spawn|execFile FILE ARG COUNT CONCURRENCY');
   }
 }
 

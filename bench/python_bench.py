@@ -3,12 +3,14 @@
 
     python3 python_bench.py seq FILE WARM N              -> samples_us <N values>
     python3 python_bench.py collect WRITER BYTES WARM    -> seconds, bytes, peak_start_kib, peak_kib
+    python3 python_bench.py requests FILE ARG COUNT CONC -> seconds, children, cpu_us
 
 and parses the "key value..." lines it prints on stdout.
 """
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 PIPE = subprocess.PIPE
 
@@ -66,13 +68,42 @@ def collect(writer, nbytes, warm):
     print("peak_kib", peak_rss_kib())
 
 
+def request_once(file, arg):
+    r = subprocess.run([file, arg], stdin=PIPE, stdout=PIPE, stderr=PIPE)
+    if r.returncode != 0 or r.stdout != (arg + "\n").encode():
+        sys.exit(f"python_bench: {file} exited {r.returncode} with {r.stdout!r}")
+
+
+def request_batch(pool, file, arg, count):
+    for f in [pool.submit(request_once, file, arg) for _ in range(count)]:
+        f.result()
+
+
+def requests(file, arg, count, concurrency):
+    """Section 6: COUNT children, at most CONCURRENCY at once, from a thread pool (the
+    usual way to run subprocess.run concurrently)."""
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        request_batch(pool, file, arg, concurrency)
+        cpu0 = time.process_time()
+        t0 = time.perf_counter_ns()
+        request_batch(pool, file, arg, count)
+        seconds = (time.perf_counter_ns() - t0) / 1e9
+        cpu = time.process_time() - cpu0
+    print("seconds", f"{seconds:.6f}")
+    print("children", count)
+    print("cpu_us", f"{cpu * 1e6:.0f}")
+
+
 def main(argv):
     if len(argv) == 4 and argv[0] == "seq":
         seq(argv[1], int(argv[2]), int(argv[3]))
     elif len(argv) == 4 and argv[0] == "collect":
         collect(argv[1], int(argv[2]), int(argv[3]))
+    elif len(argv) == 5 and argv[0] == "requests":
+        requests(argv[1], argv[2], int(argv[3]), int(argv[4]))
     else:
-        sys.exit("usage: python_bench.py seq FILE WARM N | collect WRITER BYTES WARM")
+        sys.exit("usage: python_bench.py seq FILE WARM N | collect WRITER BYTES WARM | "
+                 "requests FILE ARG COUNT CONCURRENCY")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 namespace bench {
 
@@ -28,7 +29,9 @@ char scratch[kReadChunk];
 
 void on_close(uv_handle_t* h) {
   auto* c = static_cast<RawChild*>(h->data);
-  if (--c->open_handles == 0 && c->done_counter != nullptr) ++*c->done_counter;
+  if (--c->open_handles != 0) return;
+  if (c->done_counter != nullptr) ++*c->done_counter;
+  if (c->on_done != nullptr) c->on_done(*c);
 }
 
 void close_handle(uv_handle_t* h) {
@@ -37,7 +40,8 @@ void close_handle(uv_handle_t* h) {
 
 void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
   auto* c = static_cast<RawChild*>(h->data);
-  if (c->sink != nullptr && h == reinterpret_cast<uv_handle_t*>(&c->pipes[1])) {
+  if (c->sink != nullptr && !c->copy_from_slab &&
+      h == reinterpret_cast<uv_handle_t*>(&c->pipes[1])) {
     c->sink->make_room(kReadChunk);
     *buf = uv_buf_init(
         c->sink->data + c->sink->size,
@@ -47,11 +51,17 @@ void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
   }
 }
 
-void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<RawChild*>(s->data);
   if (nread > 0) {
-    if (c->sink != nullptr && s == reinterpret_cast<uv_stream_t*>(&c->pipes[1]))
-      c->sink->size += static_cast<std::size_t>(nread);
+    const auto n = static_cast<std::size_t>(nread);
+    if (c->sink != nullptr && s == reinterpret_cast<uv_stream_t*>(&c->pipes[1])) {
+      if (c->copy_from_slab) {
+        c->sink->make_room(n);
+        std::memcpy(c->sink->data + c->sink->size, buf->base, n);
+      }
+      c->sink->size += n;
+    }
   } else if (nread < 0) {
     if (nread != UV_EOF) c->read_error = static_cast<int>(nread);
     uv_read_stop(s);

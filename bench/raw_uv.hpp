@@ -31,9 +31,12 @@ struct RawChild {
   bool exited = false;
   int64_t exit_status = -1;
   int term_signal = 0;
-  int read_error = 0;                   // a read error other than EOF
-  GrowBuf* sink = nullptr;              // stdout goes here when set
-  std::size_t* done_counter = nullptr;  // incremented when the last handle is closed
+  int read_error = 0;                    // a read error other than EOF
+  GrowBuf* sink = nullptr;               // stdout goes here when set
+  bool copy_from_slab = false;           // read into a 64 KiB slab, then copy into sink
+  std::size_t* done_counter = nullptr;   // incremented when the last handle is closed
+  void (*on_done)(RawChild&) = nullptr;  // called when the last handle is closed
+  void* user = nullptr;                  // for on_done
 };
 
 /// Starts `args[0]` (looked up as execvp does) on `loop`. On failure every handle is

@@ -26,6 +26,8 @@ void run_loop(uv_loop_t* loop) {
   uv_run(loop, UV_RUN_DEFAULT);
 }
 
+}  // namespace
+
 int wait_child(pid_t pid) {
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0) {
@@ -37,8 +39,6 @@ int wait_child(pid_t pid) {
 void expect_exit0(int st, const char* what) {
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die(std::string(what) + ": child did not exit 0");
 }
-
-}  // namespace
 
 SpawnSample childproc_spawn_once(uv_loop_t* loop, const char* file) {
   SpawnSample s;
