@@ -58,7 +58,7 @@ struct SpawnPlan {
 
 struct SpawnAccess {
   static std::shared_ptr<ChildProcess> make(uv_loop_t* loop) {
-    return std::shared_ptr<ChildProcess>(new ChildProcess(loop));
+    return std::make_shared<ChildProcess>(ChildProcess::Key(), loop);
   }
   static void start(ChildProcess& c, const SpawnPlan& plan) { c.start(plan); }
 };
@@ -251,7 +251,7 @@ ChildProcess::Handles& ChildProcess::handles() {
   return *handles_;
 }
 
-ChildProcess::ChildProcess(uv_loop_t* loop) : loop_(loop) {}
+ChildProcess::ChildProcess(Key, uv_loop_t* loop) : loop_(loop) {}
 
 ChildProcess::~ChildProcess() = default;
 
@@ -300,8 +300,8 @@ void ChildProcess::start(const SpawnPlan& plan) {
         auto* self = static_cast<ChildProcess*>(t->data);
         auto keep = self->shared_from_this();
         if (self->spawn_error_) {
-          self->exit_code_ = self->spawn_error_.code.value();
-          self->report_error(self->spawn_error_);
+          self->exit_code_ = self->spawn_error_->code.value();
+          self->report_error(*self->spawn_error_);
           self->maybe_close();
         } else {
           self->emit_spawn();
@@ -436,13 +436,14 @@ void ChildProcess::fail(const SpawnPlan& plan, int err, std::vector<detail::Pipe
       channel_ = detail::ChannelAccess::create_closed(loop_);
     }
   }
-  spawn_error_.code = uv_error(err);
-  spawn_error_.syscall = "spawn " + file_;
-  spawn_error_.path = file_;
-  spawn_error_.spawnargs.assign(args_.begin() + 1, args_.end());
+  spawn_error_ = std::make_unique<Error>();
+  spawn_error_->code = uv_error(err);
+  spawn_error_->syscall = "spawn " + file_;
+  spawn_error_->path = file_;
+  spawn_error_->spawnargs.assign(args_.begin() + 1, args_.end());
   if (plan.cwd && (err == UV_ENOENT || err == UV_ENOTDIR || err == UV_EACCES) &&
       cwd_is_bad(*plan.cwd)) {
-    spawn_error_.text = spawn_error_.message() + " (cwd " + inspect(*plan.cwd) + ")";
+    spawn_error_->text = spawn_error_->message() + " (cwd " + inspect(*plan.cwd) + ")";
   }
 }
 
@@ -452,7 +453,6 @@ void ChildProcess::attach(const SpawnPlan& plan, const std::vector<detail::PipeE
   pid_ = watch_->pid();
   const std::size_t n = plan.stdio.size();
   stdio_.resize(n);
-  std::weak_ptr<ChildProcess> weak = self_;
   for (std::size_t i = 0; i < n; ++i) {
     const detail::PipeEnds& e = ends[i];
     if (e.parent < 0) continue;
@@ -471,9 +471,9 @@ void ChildProcess::attach(const SpawnPlan& plan, const std::vector<detail::PipeE
     detail::StreamAccess::owns_pipe_pages(*stdio_[i], e.pipe_pages);
     if (e.readable) {
       ++closes_needed_;
-      detail::StreamAccess::on_close(*stdio_[i], [weak] {
-        if (auto c = weak.lock()) c->maybe_close();
-      });
+      // This object lives until CloseEvent, which waits for this stream's close; a raw
+      // pointer fits in std::function's own storage, where a weak_ptr would allocate.
+      detail::StreamAccess::on_close(*stdio_[i], [self = this] { self->maybe_close(); });
     }
   }
   if (plan.timeout.count() > 0) {

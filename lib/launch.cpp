@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string_view>
 
 extern char** environ;
@@ -405,7 +406,11 @@ void ProcessWatch::on_pidfd() {
   if (err == 0 && info.si_pid == 0) return;  // not exited after all
   if (err == 0) {
     close_handle();
-    usage_ = ru;
+    try {
+      usage_ = std::make_unique<rusage>(ru);
+    } catch (const std::bad_alloc&) {
+      // Out of memory: the exit still counts; only the usage is unknown.
+    }
     if (info.si_code == CLD_EXITED) {
       report_exit(info.si_status, 0, 0);
     } else {

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -79,7 +80,7 @@ public:
   int kill_group(int signum) noexcept;
   /// The kernel's resource usage of the exited child (itself and its reaped
   /// descendants), when this launcher could read it.
-  const std::optional<rusage>& usage() const noexcept { return usage_; }
+  const rusage* usage() const noexcept { return usage_.get(); }
   void ref() noexcept;
   void unref() noexcept;
   /// True while the handle is open: ClosedFn is still to come.
@@ -109,7 +110,7 @@ private:
   uint64_t stolen_since_ = 0;  // loop time (+1) when another reaper was first seen
   int pid_ = 0;
   int pidfd_ = -1;
-  std::optional<rusage> usage_;
+  std::unique_ptr<rusage> usage_;  // allocated at the exit: a live child does not pay for it
   void* owner_ = nullptr;
   ExitFn on_exit_ = nullptr;
   ClosedFn on_closed_ = nullptr;

@@ -195,14 +195,14 @@ void detail::StreamAccess::release_pipe_pages(std::size_t pages) noexcept {
   g_pipe_pages.fetch_sub(pages, std::memory_order_relaxed);
 }
 
-Stream::Stream(uv_loop_t* loop, int fd, bool readable, bool writable, bool socket)
+Stream::Stream(Key, uv_loop_t* loop, int fd, bool readable, bool writable, bool socket)
     : loop_(loop), fd_(fd), socket_(socket), readable_(readable), writable_(writable) {}
 
 Stream::~Stream() = default;
 
 int detail::StreamAccess::create(uv_loop_t* loop, int fd, bool readable, bool writable, bool socket,
                                  std::shared_ptr<Stream>& out) {
-  std::shared_ptr<Stream> s(new Stream(loop, fd, readable, writable, socket));
+  auto s = std::make_shared<Stream>(Stream::Key(), loop, fd, readable, writable, socket);
   int err = uv_poll_init(loop, &s->poll_, fd);
   if (err != 0) {
     ::close(fd);
@@ -216,7 +216,7 @@ int detail::StreamAccess::create(uv_loop_t* loop, int fd, bool readable, bool wr
 
 std::shared_ptr<Stream> detail::StreamAccess::create_closed(uv_loop_t* loop, bool readable,
                                                             bool writable) {
-  std::shared_ptr<Stream> s(new Stream(loop, -1, readable, writable, false));
+  auto s = std::make_shared<Stream>(Stream::Key(), loop, -1, readable, writable, false);
   s->readable_ = false;
   s->closing_ = true;
   return s;

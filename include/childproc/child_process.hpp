@@ -173,8 +173,17 @@ private:
   friend struct detail::ChildAccess;
   friend class ExitAwaiter;
   friend class CloseAwaiter;
-  explicit ChildProcess(uv_loop_t* loop);
+  // The constructor is public for make_shared (one allocation with the control block),
+  // yet only the library can name its first argument.
+  class Key {
+    friend struct SpawnAccess;
+    Key() = default;
+  };
 
+public:
+  ChildProcess(Key, uv_loop_t* loop);
+
+private:
   void start(const SpawnPlan& plan);
   int plumb_stdio(const SpawnPlan& plan, std::vector<detail::PipeEnds>& ends,
                   std::vector<uv_stdio_container_t>& containers);
@@ -230,7 +239,7 @@ private:
   std::optional<int> pid_;
   std::optional<int> exit_code_;
   std::optional<int> signal_code_;
-  Error spawn_error_;
+  std::unique_ptr<Error> spawn_error_;  // set when the spawn failed
   Signal kill_signal_;
   bool killed_ = false;
   bool timed_out_ = false;

@@ -147,7 +147,17 @@ public:
 private:
   friend struct detail::StreamAccess;
   friend class ReadAwaiter;
-  Stream(uv_loop_t* loop, int fd, bool readable, bool writable, bool socket);
+  // Public for make_shared (one allocation with the control block), yet only the
+  // library can name its first argument.
+  class Key {
+    friend struct detail::StreamAccess;
+    Key() = default;
+  };
+
+public:
+  Stream(Key, uv_loop_t* loop, int fd, bool readable, bool writable, bool socket);
+
+private:
   bool queue_write(std::string_view view, std::string* owned, WriteCallback cb);
   void update_poll();
   void on_poll(int status, int events);
