@@ -88,7 +88,7 @@ struct SpawnSample {
 int wait_child(pid_t pid);
 /// Dies unless the wait status `st` is a normal exit with 0.
 void expect_exit0(int st, const char* what);
-SpawnSample childproc_spawn_once(uv_loop_t* loop, const char* file);
+SpawnSample childproc_spawn_once(uv_loop_t* loop, const char* file, bool background = false);
 SpawnSample childproc_exec_file_once(uv_loop_t* loop, const char* file);
 SpawnSample raw_uv_spawn_once(uv_loop_t* loop, const char* file);
 SpawnSample posix_spawn_pipes_once(const char* file);

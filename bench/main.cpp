@@ -118,20 +118,32 @@ struct SeqRow {
   std::vector<std::string> script{};    // external rows: argv before WARM N
   std::vector<double> total{};          // µs
   std::vector<double> blocked{};        // µs
+  std::vector<double> cpu{};            // µs of this process's CPU (in-process rows)
   std::string why{};                    // an external row that did not run
 };
 
 /// Runs `rounds` rounds over the in-process rows, rotating the order each round so
 /// that no row always follows the same other row.
+// User + system CPU of this process, all its threads, in µs (not its children's).
+double process_cpu_us() {
+  rusage r{};
+  ::getrusage(RUSAGE_SELF, &r);
+  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e6 +
+         static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+}
+
 void run_rounds(std::vector<SeqRow*>& rows, int rounds, bool keep) {
   const std::size_t k = rows.size();
   for (int r = 0; r < rounds; ++r) {
     for (std::size_t i = 0; i < k; ++i) {
       SeqRow& row = *rows[(i + static_cast<std::size_t>(r)) % k];
+      const double cpu0 = process_cpu_us();
       const SpawnSample s = row.once();
+      const double cpu1 = process_cpu_us();
       if (keep) {
         row.total.push_back(s.total_us);
         row.blocked.push_back(s.blocked_us);
+        row.cpu.push_back(cpu1 - cpu0);
       }
     }
   }
@@ -149,11 +161,13 @@ void section1(const Setup& su) {
   std::vector<SeqRow> rows;
   rows.push_back({"childproc spawn, 3 pipes", [=] { return childproc_spawn_once(loop, file); }});
   rows.push_back({"childproc exec_file", [=] { return childproc_exec_file_once(loop, file); }});
+  rows.push_back({"childproc spawn, background_launch",
+                  [=] { return childproc_spawn_once(loop, file, true); }});
   rows.push_back({"raw uv_spawn, 3 pipes", [=] { return raw_uv_spawn_once(loop, file); }});
   rows.push_back({"**posix_spawn + waitpid, 3 pipes** (anchor)",
                   [=] { return posix_spawn_pipes_once(file); }});
   rows.push_back({"posix_spawn + waitpid, no pipes", [=] { return posix_spawn_plain_once(file); }});
-  const std::size_t anchor = 3;
+  const std::size_t anchor = 4;
   const std::size_t in_process = rows.size();
   rows.push_back({"Node spawn, 3 pipes", {}, {su.node, su.node_script, "seq", "spawn", file}});
   rows.push_back({"Node execFile", {}, {su.node, su.node_script, "seq", "execFile", file}});
@@ -189,17 +203,24 @@ void section1(const Setup& su) {
 
   std::cout << "\n### 1. Sequential spawn+wait of `/bin/true`\n\n"
             << "From just before the launch until the child is reaped and every pipe is closed. "
-            << "Ratio: median over the anchor's median.\n\n";
-  Table t({"row", "n", "median ms", "p90 ms", "ratio"});
+            << "Ratio: median over the anchor's median. Parent CPU: this process's user + "
+               "system time per spawn (every thread, launcher threads included; not the "
+               "child's), median, for the rows run inside the harness; its ratio is to the "
+               "anchor's.\n\n";
+  Table t({"row", "n", "median ms", "p90 ms", "ratio", "parent CPU µs", "CPU ratio"});
   const double anchor_median = summarize(rows[anchor].total).median;
+  const double anchor_cpu = summarize(rows[anchor].cpu).median;
   for (const auto& row : rows) {
     if (!row.why.empty()) {
-      t.add({row.name, "-", row.why, "", ""});
+      t.add({row.name, "-", row.why, "", "", "", ""});
       continue;
     }
     const Summary s = summarize(row.total);
+    const bool has_cpu = !row.cpu.empty();
+    const double cpu = has_cpu ? summarize(row.cpu).median : 0;
     t.add({row.name, std::to_string(s.n), fmt(s.median / 1e3, 3), fmt(s.p90 / 1e3, 3),
-           ratio(s.median, anchor_median)});
+           ratio(s.median, anchor_median), has_cpu ? fmt(cpu, 0) : "-",
+           has_cpu ? ratio(cpu, anchor_cpu) : "-"});
   }
   t.print();
   std::cout << "\n_Section 1 took " << fmt(us_between(started, Clock::now()) / 1e6, 1) << " s._\n"
@@ -282,6 +303,8 @@ void section2(const Setup& su) {
     ballast.grow_to(extra);
     lv.rss_kib = rss_kib();
     lv.rows.push_back({"childproc spawn", [=] { return childproc_spawn_once(loop, file); }});
+    lv.rows.push_back({"childproc spawn, background_launch",
+                       [=] { return childproc_spawn_once(loop, file, true); }});
     lv.rows.push_back({"raw uv_spawn", [=] { return raw_uv_spawn_once(loop, file); }});
     lv.rows.push_back({"**posix_spawn** (anchor)", [=] { return posix_spawn_pipes_once(file); }});
     std::vector<SeqRow*> ptrs;
@@ -699,6 +722,10 @@ void section6(const Setup& su) {
   std::vector<Row> rows;
   rows.push_back({"childproc spawn", {su.self, "--child", "requests-childproc-spawn"}});
   rows.push_back({"childproc exec_file", {su.self, "--child", "requests-childproc-exec"}});
+  rows.push_back(
+      {"childproc spawn, background_launch", {su.self, "--child", "requests-childproc-spawn-bg"}});
+  rows.push_back({"childproc exec_file, background_launch",
+                  {su.self, "--child", "requests-childproc-exec-bg"}});
   rows.push_back({"raw libuv uv_spawn", {su.self, "--child", "requests-uv"}});
   rows.push_back({"posix_spawn from 32 threads", {su.self, "--child", "requests-threads"}});
   rows.push_back({"Rust std::process, 32 threads", {rust.first, "requests"}, {}, {}, rust.second});
@@ -736,7 +763,7 @@ void section6(const Setup& su) {
 
   // The anchor: the faster of the two threaded rows without an event loop.
   double anchor = 0;
-  for (std::size_t i : {std::size_t{3}, std::size_t{4}}) {
+  for (std::size_t i : {std::size_t{5}, std::size_t{6}}) {
     if (rows[i].why.empty()) anchor = std::max(anchor, summarize(rows[i].rate).median);
   }
   std::cout << "\n### 6. Spawn per request: " << count << " children of `" << echo << " " << arg

@@ -2,6 +2,7 @@
 // harness:
 //   requests-childproc-spawn|requests-childproc-exec|requests-uv|requests-threads
 //   FILE ARG COUNT CONCURRENCY
+// (requests-childproc-spawn-bg and -exec-bg: the same with background_launch.)
 // Runs COUNT children of `FILE ARG` (e.g. /bin/echo hello), at most CONCURRENCY at
 // once, collects each one's stdout and checks it is ARG plus a newline. A warm-up of
 // CONCURRENCY children first (discarded). Prints: seconds, children, cpu_us (this
@@ -48,6 +49,7 @@ struct Job {
   int started = 0;
   int finished = 0;
   int in_flight = 0;
+  bool background = false;  // SpawnOptions::background_launch
 };
 
 void check_output(const Job& job, std::string_view out, const char* who) {
@@ -59,7 +61,9 @@ void spawn_more(Job& job) {
   while (job.started < job.count && job.in_flight < job.concurrency) {
     ++job.started;
     ++job.in_flight;
-    auto child = childproc::spawn(job.loop, job.file, {job.arg});
+    childproc::SpawnOptions o;
+    o.background_launch = job.background;
+    auto child = childproc::spawn(job.loop, job.file, {job.arg}, o);
     auto out = std::make_shared<std::string>();
     child->std_out()->on<childproc::DataEvent>(
         [out](const childproc::DataEvent& e) { out->append(e.chunk); });
@@ -78,7 +82,9 @@ void exec_more(Job& job) {
   while (job.started < job.count && job.in_flight < job.concurrency) {
     ++job.started;
     ++job.in_flight;
-    childproc::exec_file(job.loop, job.file, {job.arg},
+    childproc::ExecOptions o;
+    o.background_launch = job.background;
+    childproc::exec_file(job.loop, job.file, {job.arg}, o,
                          [&job](const childproc::ExecError& e, std::string out, std::string) {
                            if (e) die("requests-childproc-exec: " + e.message());
                            check_output(job, out, "requests-childproc-exec");
@@ -194,9 +200,10 @@ void run_once(const std::string& which, Job& job) {
     run_threads(job);
     return;
   }
-  if (which == "requests-childproc-spawn") {
+  job.background = which.size() > 3 && which.compare(which.size() - 3, 3, "-bg") == 0;
+  if (which == "requests-childproc-spawn" || which == "requests-childproc-spawn-bg") {
     spawn_more(job);
-  } else if (which == "requests-childproc-exec") {
+  } else if (which == "requests-childproc-exec" || which == "requests-childproc-exec-bg") {
     exec_more(job);
   } else if (which == "requests-uv") {
     uv_more(job);

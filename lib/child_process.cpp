@@ -4,6 +4,7 @@
 #include "child_access.hpp"
 #include "guardian.hpp"
 #include "launch.hpp"
+#include "launcher_pool.hpp"
 #include "stream_access.hpp"
 
 #include <childproc/child_process.hpp>
@@ -54,7 +55,43 @@ struct SpawnPlan {
   Signal kill_signal;
   std::stop_token stop_token;
   std::size_t max_message = kDefaultMaxMessage;
+  bool background_launch = false;
 };
+
+namespace detail {
+// One launch on a launcher thread (SpawnOptions::background_launch): owns everything the
+// LaunchPlan points into, and brings the result back to the loop through `async`.
+struct BackgroundLaunch final : LaunchJob {
+  ChildProcess* child = nullptr;
+  SpawnPlan plan;
+  std::vector<PipeEnds> ends;  // the child's ends: closed by the launcher thread
+  std::vector<uv_stdio_container_t> containers;
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+  std::string path_env;
+  LaunchPlan what{};
+  uv_async_t async{};
+  int err = 0;
+  int pid = 0;
+  int pidfd = -1;
+
+  void run() noexcept override {
+    try {
+      err = clone_child(what, pid, pidfd);
+    } catch (...) {
+      err = UV_ENOMEM;
+    }
+    if (err != kCgroupJoinRefused) close_child_ends();  // else tried again without the cgroup
+    uv_async_send(&async);
+  }
+
+  void close_child_ends() noexcept {
+    for (auto& e : ends) {
+      if (e.child >= 0) ::close(std::exchange(e.child, -1));
+    }
+  }
+};
+}  // namespace detail
 
 struct SpawnAccess {
   static std::shared_ptr<ChildProcess> make(uv_loop_t* loop) {
@@ -205,6 +242,7 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
   plan.kill_signal = options.kill_signal;
   plan.stop_token = options.stop_token;
   plan.max_message = options.max_message;
+  plan.background_launch = options.background_launch;
   return plan;
 }
 
@@ -276,18 +314,12 @@ void ChildProcess::start(const SpawnPlan& plan) {
   std::vector<detail::PipeEnds> ends(plan.stdio.size());
   std::vector<uv_stdio_container_t> containers(plan.stdio.size());
   int err = plumb_stdio(plan, ends, containers);
+  if (err == 0 && plan.background_launch && start_background(plan, ends, containers)) return;
   if (err == 0) err = launch(plan, containers);
   for (auto& e : ends) {
     if (e.child >= 0) ::close(e.child);
   }
-  for (const Stdio& s : plan.stdio) {
-    if (s.kind() != Stdio::Kind::stream) continue;
-    if (err == 0) {
-      s.stream()->destroy();  // the child has the pipe now; the parent lets go of it
-    } else {
-      set_blocking(s.stream()->fd(), false);
-    }
-  }
+  release_user_streams(plan, err);
   if (err != 0) {
     fail(plan, err, ends);
   } else {
@@ -299,15 +331,124 @@ void ChildProcess::start(const SpawnPlan& plan) {
       [](uv_timer_t* t) {
         auto* self = static_cast<ChildProcess*>(t->data);
         auto keep = self->shared_from_this();
-        if (self->spawn_error_) {
-          self->exit_code_ = self->spawn_error_->code.value();
-          self->report_error(*self->spawn_error_);
-          self->maybe_close();
-        } else {
-          self->emit_spawn();
-        }
+        self->announce();
       },
       0, 0);
+}
+
+// SpawnEvent, or a failed spawn's ErrorEvent and close: from the loop, never from
+// inside spawn().
+void ChildProcess::announce() {
+  if (spawn_error_) {
+    exit_code_ = spawn_error_->code.value();
+    report_error(*spawn_error_);
+    maybe_close();
+  } else {
+    emit_spawn();
+  }
+}
+
+// Streams given as a child's stdio (Stdio::stream): the child has them now, or, when
+// the spawn failed, they go back to the non-blocking mode the parent's loop needs.
+void ChildProcess::release_user_streams(const SpawnPlan& plan, int err) {
+  for (const Stdio& s : plan.stdio) {
+    if (s.kind() != Stdio::Kind::stream) continue;
+    if (err == 0) {
+      s.stream()->destroy();  // the child has the pipe now; the parent lets go of it
+    } else {
+      set_blocking(s.stream()->fd(), false);
+    }
+  }
+}
+
+// SpawnOptions::background_launch: the clone runs on a launcher thread, and the streams
+// exist from now on, so the caller can write to stdin at once. False (nothing changed)
+// where that cannot be: the uv_spawn launcher (it needs the loop), an IPC slot, no
+// thread or async handle to be had; then the launch happens here, as without the option.
+bool ChildProcess::start_background(const SpawnPlan& plan, std::vector<detail::PipeEnds>& ends,
+                                    std::vector<uv_stdio_container_t>& containers) {
+  if (!detail::clone_launcher_available()) return false;
+  for (const Stdio& s : plan.stdio) {
+    if (s.kind() == Stdio::Kind::ipc) return false;
+  }
+  auto job = std::make_unique<detail::BackgroundLaunch>();
+  job->child = this;
+  job->plan = plan;
+  job->ends = ends;
+  job->containers = containers;
+  job->what = launch_plan(job->plan, job->containers, job->argv, job->envp, job->path_env);
+  if (uv_async_init(loop_, &job->async, [](uv_async_t* a) {
+        auto* j = static_cast<detail::BackgroundLaunch*>(a->data);
+        j->child->on_launched(*j);
+      }) != 0) {
+    give_up_tree();
+    return false;
+  }
+  job->async.data = job.get();
+  watch_ = std::make_unique<detail::ProcessWatch>();
+  try {
+    detail::run_in_launcher(job.get());
+  } catch (...) {
+    watch_.reset();
+    give_up_tree();
+    uv_close(reinterpret_cast<uv_handle_t*>(&job.release()->async),
+             [](uv_handle_t* h) { delete static_cast<detail::BackgroundLaunch*>(h->data); });
+    return false;
+  }
+  job.release();  // deleted when its async handle has closed, after on_launched()
+  launching_ = true;
+  attach_streams(plan, ends);
+  // Writes wait in the queue until the child is known to run: if the launch fails they
+  // are cancelled (ECANCELED), never reported written into a pipe nobody reads.
+  for (auto& s : stdio_) {
+    if (s && s->writable()) detail::StreamAccess::hold_writes(*s, true);
+  }
+  return true;
+}
+
+// On the loop's thread, when the launcher thread is done with `job`.
+void ChildProcess::on_launched(detail::BackgroundLaunch& job) {
+  auto keep = shared_from_this();
+  if (job.err == detail::kCgroupJoinRefused) {
+    refuse_cgroup(job.what);
+    try {
+      detail::run_in_launcher(&job);
+      return;
+    } catch (...) {
+      job.err = UV_EAGAIN;
+      job.close_child_ends();
+    }
+  }
+  launching_ = false;
+  int err = job.err;
+  if (err == 0)
+    err = watch_->adopt(loop_, job.pid, job.pidfd, this, on_watch_exit, on_watch_closed);
+  err = launched(err);
+  release_user_streams(job.plan, err);
+  if (err != 0) {
+    set_spawn_error(job.plan, err);
+    for (auto& s : stdio_) {
+      if (s) s->destroy();  // their closes, then the error's, make CloseEvent
+    }
+  } else {
+    pid_ = watch_->pid();
+    arm(job.plan);
+    if (!refed_) watch_->unref();
+    for (auto& s : stdio_) {
+      if (s) detail::StreamAccess::hold_writes(*s, false);
+    }
+    if (pending_signal_ != 0) {
+      const int signum = std::exchange(pending_signal_, 0);
+      if (pending_terminate_) {
+        terminate_for(pending_reason_, pending_delay_);
+      } else {
+        send_signal(Signal(signum), pending_reason_);
+      }
+    }
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&job.async),
+           [](uv_handle_t* h) { delete static_cast<detail::BackgroundLaunch*>(h->data); });
+  announce();
 }
 
 // The parent's ends of the pipes, and what each child fd is to be.
@@ -346,14 +487,16 @@ int ChildProcess::plumb_stdio(const SpawnPlan& plan, std::vector<detail::PipeEnd
   return 0;
 }
 
-int ChildProcess::launch(const SpawnPlan& plan,
-                         const std::vector<uv_stdio_container_t>& containers) {
-  std::vector<char*> argv;
+// The LaunchPlan for `plan`, pointing into `plan`, this object and the three buffers,
+// which must outlive the launch. Makes kill_tree's cgroup.
+detail::LaunchPlan ChildProcess::launch_plan(const SpawnPlan& plan,
+                                             const std::vector<uv_stdio_container_t>& containers,
+                                             std::vector<char*>& argv, std::vector<char*>& envp,
+                                             std::string& path) {
   argv.reserve(args_.size() + 1);
   for (const auto& a : args_)
     argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  std::vector<char*> envp;
   const char* path_env = std::getenv("PATH");
   if (plan.env) {
     envp.reserve(plan.env->size() + 1);
@@ -363,7 +506,14 @@ int ChildProcess::launch(const SpawnPlan& plan,
       if (e.compare(0, 5, "PATH=") == 0) path_env = e.c_str() + 5;
     }
     envp.push_back(nullptr);
+  } else if (plan.background_launch) {
+    // The launcher thread must not read `environ` while this thread may change it: a
+    // copy of the array (setenv does not free the strings it replaces).
+    for (char** e = environ; *e != nullptr; ++e)
+      envp.push_back(*e);
+    envp.push_back(nullptr);
   }
+  path = path_env != nullptr ? path_env : "/usr/bin:/bin";
   // With die_with_parent the kernel kills only the child when we die; the guardian
   // kills the rest of its tree.
   guarded_ = plan.kill_tree && plan.die_with_parent && detail::guardian_ready();
@@ -371,48 +521,69 @@ int ChildProcess::launch(const SpawnPlan& plan,
     cgroup_ = detail::Cgroup::create(guarded_);
     tree_ = cgroup_ ? TreeMechanism::cgroup : TreeMechanism::process_group;
   }
-  detail::LaunchPlan what{file_.c_str(),
-                          argv.data(),
-                          plan.env ? envp.data() : nullptr,
-                          plan.cwd ? plan.cwd->c_str() : nullptr,
-                          path_env != nullptr ? path_env : "/usr/bin:/bin",
-                          &containers,
-                          plan.uid,
-                          plan.gid,
-                          plan.detached,
-                          tree_ == TreeMechanism::process_group,
-                          plan.die_with_parent,
-                          cgroup_ ? cgroup_->procs_fd() : -1};
+  return detail::LaunchPlan{file_.c_str(),
+                            argv.data(),
+                            envp.empty() ? nullptr : envp.data(),
+                            plan.cwd ? plan.cwd->c_str() : nullptr,
+                            path.c_str(),
+                            &containers,
+                            plan.uid,
+                            plan.gid,
+                            plan.detached,
+                            tree_ == TreeMechanism::process_group,
+                            plan.die_with_parent,
+                            cgroup_ ? cgroup_->procs_fd() : -1};
+}
+
+void ChildProcess::on_watch_exit(void* owner, int64_t status, int term_signal, int error) {
+  static_cast<ChildProcess*>(owner)->on_exit(status, term_signal, error);
+}
+
+void ChildProcess::on_watch_closed(void* owner) {
+  auto* self = static_cast<ChildProcess*>(owner);
+  --self->open_handles_;
+  self->release_if_done();
+}
+
+// The cgroup could be made but not joined (a threaded cgroup, a security policy):
+// process groups from now on, starting with this child.
+void ChildProcess::refuse_cgroup(detail::LaunchPlan& what) {
+  detail::Cgroup::disable();
+  cgroup_.reset();
+  tree_ = TreeMechanism::process_group;
+  what.new_group = true;
+  what.cgroup_procs = -1;
+}
+
+void ChildProcess::give_up_tree() noexcept {
+  cgroup_.reset();
+  tree_ = TreeMechanism::none;
+  guarded_ = false;
+}
+
+int ChildProcess::launch(const SpawnPlan& plan,
+                         const std::vector<uv_stdio_container_t>& containers) {
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+  std::string path;
+  detail::LaunchPlan what = launch_plan(plan, containers, argv, envp, path);
   watch_ = std::make_unique<detail::ProcessWatch>();
-  auto start = [&] {
-    return watch_->start(
-        loop_, what, this,
-        [](void* owner, int64_t status, int term_signal, int error) {
-          static_cast<ChildProcess*>(owner)->on_exit(status, term_signal, error);
-        },
-        [](void* owner) {
-          auto* self = static_cast<ChildProcess*>(owner);
-          --self->open_handles_;
-          self->release_if_done();
-        });
-  };
+  auto start = [&] { return watch_->start(loop_, what, this, on_watch_exit, on_watch_closed); };
   int err = start();
   if (err == detail::kCgroupJoinRefused) {
-    // The cgroup could be made but not joined (a threaded cgroup, a security policy):
-    // process groups from now on, starting with this child.
-    detail::Cgroup::disable();
-    cgroup_.reset();
-    tree_ = TreeMechanism::process_group;
-    what.new_group = true;
-    what.cgroup_procs = -1;
+    refuse_cgroup(what);
     err = start();
   }
+  return launched(err);
+}
+
+// After the launch, successful (err 0) or not: the cgroup's procs fd is done with, the
+// watch's handle counted, the tree given up on failure or guarded. Returns `err`.
+int ChildProcess::launched(int err) {
   if (cgroup_) cgroup_->close_procs();
   if (watch_->handle_open()) ++open_handles_;  // its ClosedFn is still to come
   if (err != 0) {
-    cgroup_.reset();
-    tree_ = TreeMechanism::none;
-    guarded_ = false;
+    give_up_tree();
   } else if (guarded_ && tree_ == TreeMechanism::process_group) {
     detail::guardian_watch_group(watch_->pid());
   }
@@ -436,6 +607,10 @@ void ChildProcess::fail(const SpawnPlan& plan, int err, std::vector<detail::Pipe
       channel_ = detail::ChannelAccess::create_closed(loop_);
     }
   }
+  set_spawn_error(plan, err);
+}
+
+void ChildProcess::set_spawn_error(const SpawnPlan& plan, int err) {
   spawn_error_ = std::make_unique<Error>();
   spawn_error_->code = uv_error(err);
   spawn_error_->syscall = "spawn " + file_;
@@ -451,6 +626,12 @@ void ChildProcess::fail(const SpawnPlan& plan, int err, std::vector<detail::Pipe
 // the timeout and cancellation are armed.
 void ChildProcess::attach(const SpawnPlan& plan, const std::vector<detail::PipeEnds>& ends) {
   pid_ = watch_->pid();
+  attach_streams(plan, ends);
+  arm(plan);
+}
+
+void ChildProcess::attach_streams(const SpawnPlan& plan,
+                                  const std::vector<detail::PipeEnds>& ends) {
   const std::size_t n = plan.stdio.size();
   stdio_.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -476,6 +657,10 @@ void ChildProcess::attach(const SpawnPlan& plan, const std::vector<detail::PipeE
       detail::StreamAccess::on_close(*stdio_[i], [self = this] { self->maybe_close(); });
     }
   }
+}
+
+// The timeout and the stop_token, from the launch on.
+void ChildProcess::arm(const SpawnPlan& plan) {
   if (plan.timeout.count() > 0) {
     start_timer(TimerMode::timeout, plan.timeout);
     timeout_deadline_ = uv_now(loop_) + static_cast<uint64_t>(plan.timeout.count());
@@ -634,6 +819,13 @@ bool ChildProcess::terminate(std::optional<std::chrono::milliseconds> force_kill
 
 bool ChildProcess::terminate_for(KillReason reason,
                                  std::optional<std::chrono::milliseconds> force_kill_after) {
+  if (launching_) {
+    if (pending_signal_ == 0) {
+      pending_terminate_ = true;
+      pending_delay_ = force_kill_after;
+    }
+    return send_signal(kill_signal_, reason);
+  }
   if (!send_signal(kill_signal_, reason)) return false;
   const auto delay = force_kill_after.value_or(force_kill_after_);
   if (delay.count() > 0 && can_signal()) start_timer(TimerMode::force_kill, delay);
@@ -683,6 +875,14 @@ bool ChildProcess::kill(Signal signal) {
 
 bool ChildProcess::send_signal(Signal signal, KillReason reason) {
   const int signum = signal.number();
+  if (launching_) {
+    // The child is being started on a launcher thread: the first signal waits for it.
+    if (signum != 0 && pending_signal_ == 0) {
+      pending_signal_ = signum;
+      pending_reason_ = reason;
+    }
+    return true;
+  }
   int err;
   if (tree_ != TreeMechanism::none && signum != 0) {
     if (!can_signal()) return false;

@@ -30,6 +30,7 @@ SpawnOptions exec_spawn_options(const O& o, bool shell_default) {
   so.stop_token = o.stop_token;
   so.kill_tree = o.kill_tree;
   so.die_with_parent = o.die_with_parent;
+  if constexpr (requires { o.background_launch; }) so.background_launch = o.background_launch;
   return so;
 }
 

@@ -329,7 +329,7 @@ bool clone_launcher_available() noexcept {
   return available;
 }
 
-int ProcessWatch::start_clone(uv_loop_t* loop, const LaunchPlan& plan) {
+int clone_child(const LaunchPlan& plan, int& pid_out, int& pidfd_out) {
   const auto& stdio = *plan.stdio;
   const std::size_t n = stdio.size();
   std::unique_ptr<int[]> source(new int[n]);
@@ -371,6 +371,27 @@ int ProcessWatch::start_clone(uv_loop_t* loop, const LaunchPlan& plan) {
     ::close(pidfd);
     return args.cgroup_step ? kCgroupJoinRefused : -args.err;
   }
+  pid_out = pid;
+  pidfd_out = pidfd;
+  return 0;
+}
+
+int ProcessWatch::start_clone(uv_loop_t* loop, const LaunchPlan& plan) {
+  int pid = 0;
+  int pidfd = -1;
+  if (const int err = clone_child(plan, pid, pidfd); err != 0) return err;
+  return watch_clone(loop, pid, pidfd);
+}
+
+int ProcessWatch::adopt(uv_loop_t* loop, int pid, int pidfd, void* owner, ExitFn on_exit,
+                        ClosedFn on_closed) {
+  owner_ = owner;
+  on_exit_ = on_exit;
+  on_closed_ = on_closed;
+  return watch_clone(loop, pid, pidfd);
+}
+
+int ProcessWatch::watch_clone(uv_loop_t* loop, int pid, int pidfd) {
   use_pidfd_ = true;
   pid_ = pid;
   pidfd_ = pidfd;

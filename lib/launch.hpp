@@ -39,6 +39,12 @@ struct LaunchPlan {
 /// and CHILDPROC_LAUNCHER is not "uv" (read once).
 bool clone_launcher_available() noexcept;
 
+/// The clone launcher's first half, which touches no loop and so runs on any thread:
+/// starts the child and gives its pid and pidfd, or returns -errno (or
+/// kCgroupJoinRefused). ProcessWatch::adopt() then watches it on the loop's thread.
+/// Throws std::bad_alloc only.
+int clone_child(const LaunchPlan& plan, int& pid, int& pidfd);
+
 /// start()'s answer when the child could not join `cgroup_procs` (a threaded cgroup, a
 /// policy): not an errno, so the caller can start it again without the cgroup.
 constexpr int kCgroupJoinRefused = -100000;
@@ -66,6 +72,9 @@ public:
   /// uv_spawn reports them. handle_open() says whether ClosedFn is still to come.
   int start(uv_loop_t* loop, const LaunchPlan& plan, void* owner, ExitFn on_exit,
             ClosedFn on_closed);
+  /// Watches a child that clone_child() started, as start() would have. On failure the
+  /// child is killed and reaped; handle_open() says whether ClosedFn is still to come.
+  int adopt(uv_loop_t* loop, int pid, int pidfd, void* owner, ExitFn on_exit, ClosedFn on_closed);
   int pid() const noexcept { return pid_; }
   /// True once the exit was seen (ExitFn ran).
   bool exited() const noexcept { return exited_; }
@@ -92,6 +101,7 @@ public:
 
 private:
   int start_clone(uv_loop_t* loop, const LaunchPlan& plan);
+  int watch_clone(uv_loop_t* loop, int pid, int pidfd);
   int start_uv(uv_loop_t* loop, const LaunchPlan& plan);
   void on_pidfd();
   void report_exit(int64_t exit_status, int term_signal, int error);

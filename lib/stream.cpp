@@ -264,7 +264,7 @@ void Stream::update_poll() {
   if (closing_) return;
   int want = 0;
   if (readable_ && started_ && !paused_) want |= UV_READABLE;
-  if (writable_ && writing()) want |= UV_WRITABLE;
+  if (writable_ && writing() && !held_) want |= UV_WRITABLE;
   if (ref_while_writing_ && !user_ref_) apply_ref();
   if (want == poll_events_) return;
   poll_events_ = want;
@@ -375,7 +375,7 @@ bool Stream::queue_write(std::string_view view, std::string* owned, WriteCallbac
     return false;
   }
   std::size_t off = 0;
-  if (!has_queued() && !view.empty()) {
+  if (!has_queued() && !held_ && !view.empty()) {
     iovec iov{const_cast<char*>(view.data()), view.size()};
     ssize_t n = write_no_sigpipe(fd_, &iov, 1, socket_);
     // On any error, queue the bytes: the poll callback meets the error again and

@@ -37,6 +37,11 @@ struct StreamAccess {
   static void drain(Stream& s) {
     if (s.readable_ && s.started_ && !s.paused_ && !s.closing_) s.do_read(true);
   }
+  /// While held, writes only queue (nothing reaches the fd); released, they go out.
+  static void hold_writes(Stream& s, bool hold) {
+    s.held_ = hold;
+    if (!hold) s.update_poll();
+  }
   /// Queued writes keep the loop alive even while the stream is unref'd.
   static void ref_while_writing(Stream& s) noexcept {
     s.ref_while_writing_ = true;

@@ -31,6 +31,8 @@ struct ChildAccess;
 class ProcessWatch;
 class Cgroup;
 struct PipeEnds;
+struct LaunchPlan;
+struct BackgroundLaunch;
 }  // namespace detail
 
 /// How kill_tree reaches a child's tree (ChildProcess::tree_mechanism()).
@@ -188,8 +190,25 @@ private:
   int plumb_stdio(const SpawnPlan& plan, std::vector<detail::PipeEnds>& ends,
                   std::vector<uv_stdio_container_t>& containers);
   int launch(const SpawnPlan& plan, const std::vector<uv_stdio_container_t>& containers);
+  detail::LaunchPlan launch_plan(const SpawnPlan& plan,
+                                 const std::vector<uv_stdio_container_t>& containers,
+                                 std::vector<char*>& argv, std::vector<char*>& envp,
+                                 std::string& path);
+  int launched(int err);
+  void refuse_cgroup(detail::LaunchPlan& what);
+  void give_up_tree() noexcept;
+  bool start_background(const SpawnPlan& plan, std::vector<detail::PipeEnds>& ends,
+                        std::vector<uv_stdio_container_t>& containers);
+  void on_launched(detail::BackgroundLaunch& job);
+  static void on_watch_exit(void* owner, int64_t status, int term_signal, int error);
+  static void on_watch_closed(void* owner);
+  void announce();
+  void release_user_streams(const SpawnPlan& plan, int err);
   void fail(const SpawnPlan& plan, int err, std::vector<detail::PipeEnds>& ends);
+  void set_spawn_error(const SpawnPlan& plan, int err);
   void attach(const SpawnPlan& plan, const std::vector<detail::PipeEnds>& ends);
+  void attach_streams(const SpawnPlan& plan, const std::vector<detail::PipeEnds>& ends);
+  void arm(const SpawnPlan& plan);
   void emit_spawn();
   void attach_channel(int fd);
   void on_exit(int64_t status, int term_signal, int error);
@@ -244,6 +263,11 @@ private:
   bool killed_ = false;
   bool timed_out_ = false;
   KillReason kill_reason_ = KillReason::none;
+  bool launching_ = false;          // background_launch: the clone has not come back yet
+  bool pending_terminate_ = false;  // ... and terminate() was asked for meanwhile
+  int pending_signal_ = 0;          // ... and this signal is to be sent once it has
+  std::optional<std::chrono::milliseconds> pending_delay_;  // ... terminate()'s argument
+  KillReason pending_reason_ = KillReason::none;
   bool aborted_ = false;
   bool spawn_emitted_ = false;
   bool exited_ = false;

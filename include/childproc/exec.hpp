@@ -57,6 +57,8 @@ struct ExecOptions {
   bool kill_tree = false;
   /// As SpawnOptions: SIGKILL for the child when the spawning thread ends.
   bool die_with_parent = false;
+  /// SpawnOptions::background_launch: the launch happens on a launcher thread.
+  bool background_launch = false;
   /// Also collect stdout and stderr interleaved, in the order they arrived, into
   /// ExecResult::all (exec_async, and exec() with an ExecResultCallback), as execa's
   /// `all`. What max_buffer kept of each stream, so at most twice max_buffer.

@@ -127,6 +127,14 @@ struct SpawnOptions {
   /// dying included, by any means): PR_SET_PDEATHSIG. A set-user-ID program the child
   /// execs clears it.
   bool die_with_parent = false;
+  /// Start the child from one of childproc's launcher threads instead of the loop's
+  /// thread: spawn() returns at once, and the loop goes on (reading other children's
+  /// output) while the child execs, which a server spawning per request needs. The
+  /// streams exist at once; pid() is empty until SpawnEvent; a signal sent before then
+  /// (kill(), terminate(), a stop) is delivered when the child has started; the timeout
+  /// runs from then. Applies to the clone launcher without an IPC slot; elsewhere (and
+  /// if no thread can be started) the launch happens in spawn(), as without it.
+  bool background_launch = false;
 };
 
 }  // namespace childproc
