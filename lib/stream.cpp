@@ -203,12 +203,12 @@ Stream::~Stream() = default;
 int detail::StreamAccess::create(uv_loop_t* loop, int fd, bool readable, bool writable, bool socket,
                                  std::shared_ptr<Stream>& out) {
   auto s = std::make_shared<Stream>(Stream::Key(), loop, fd, readable, writable, socket);
-  int err = uv_poll_init(loop, &s->poll_, fd);
+  // uv_poll_init makes the fd non-blocking; a stream without a poll yet needs it now.
+  int err = readable ? s->ensure_poll() : (::fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0);
   if (err != 0) {
     ::close(fd);
     return err;
   }
-  s->poll_.data = s.get();
   s->self_ = s;
   out = std::move(s);
   return 0;
@@ -251,12 +251,22 @@ void Stream::unref() noexcept {
   apply_ref();
 }
 
+int Stream::ensure_poll() {
+  if (poll_) return 0;
+  auto poll = std::make_unique<uv_poll_t>();
+  if (int err = uv_poll_init(loop_, poll.get(), fd_); err != 0) return err;
+  poll->data = this;
+  poll_ = std::move(poll);
+  apply_ref();
+  return 0;
+}
+
 void Stream::apply_ref() noexcept {
-  if (closing_) return;
+  if (closing_ || !poll_) return;
   if (user_ref_ || (ref_while_writing_ && writing())) {
-    uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+    uv_ref(reinterpret_cast<uv_handle_t*>(poll_.get()));
   } else {
-    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+    uv_unref(reinterpret_cast<uv_handle_t*>(poll_.get()));
   }
 }
 
@@ -267,14 +277,18 @@ void Stream::update_poll() {
   if (writable_ && writing() && !held_) want |= UV_WRITABLE;
   if (ref_while_writing_ && !user_ref_) apply_ref();
   if (want == poll_events_) return;
-  poll_events_ = want;
   if (want == 0) {
-    uv_poll_stop(&poll_);
+    poll_events_ = 0;
+    if (poll_) uv_poll_stop(poll_.get());
     return;
   }
-  int err = uv_poll_start(&poll_, want, [](uv_poll_t* h, int status, int events) {
-    static_cast<Stream*>(h->data)->on_poll(status, events);
-  });
+  int err = ensure_poll();
+  if (err == 0) {
+    poll_events_ = want;
+    err = uv_poll_start(poll_.get(), want, [](uv_poll_t* h, int status, int events) {
+      static_cast<Stream*>(h->data)->on_poll(status, events);
+    });
+  }
   if (err != 0) fail(err, readable_ ? "read" : "write");
 }
 
@@ -521,7 +535,13 @@ void Stream::fail(int err, const char* syscall) {
 void Stream::start_close() {
   if (closing_) return;
   closing_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&poll_),
+  if (!poll_) {
+    // Never waited on its fd: no handle to close, but CloseEvent still comes from the
+    // loop. `self_` keeps this object alive until on_closed().
+    detail::defer(loop_, [this] { on_closed(); });
+    return;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(poll_.get()),
            [](uv_handle_t* h) { static_cast<Stream*>(h->data)->on_closed(); });
 }
 

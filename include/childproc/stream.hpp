@@ -160,6 +160,7 @@ public:
 private:
   bool queue_write(std::string_view view, std::string* owned, WriteCallback cb);
   void update_poll();
+  int ensure_poll();
   void on_poll(int status, int events);
   void do_read(bool until_empty = false);
   void apply_ref() noexcept;
@@ -178,7 +179,10 @@ private:
   detail::WriteQueue& writes();
 
   uv_loop_t* loop_;
-  uv_poll_t poll_{};
+  // Made when the stream first needs to wait for its fd: at once for a readable
+  // stream, at the first write that cannot finish at once (or end()) for stdin, which
+  // many children never get.
+  std::unique_ptr<uv_poll_t> poll_;
   int fd_;
   bool socket_;
   bool readable_;
