@@ -88,6 +88,10 @@ struct SpawnSample {
 int wait_child(pid_t pid);
 /// Dies unless the wait status `st` is a normal exit with 0.
 void expect_exit0(int st, const char* what);
+/// pipe2 x3 + posix_spawn(argv) with them as fds 0-2; stdin closed at once, stdout and
+/// stderr read to EOF with poll (stdout appended to `out` when set), then waitpid.
+/// Returns the wait status; `spawn_us` (when set) gets the time inside posix_spawn.
+int posix_spawn_pipes(char* const argv[], std::string* out, double* spawn_us);
 SpawnSample childproc_spawn_once(uv_loop_t* loop, const char* file, bool background = false);
 SpawnSample childproc_exec_file_once(uv_loop_t* loop, const char* file);
 SpawnSample raw_uv_spawn_once(uv_loop_t* loop, const char* file);

@@ -12,22 +12,15 @@
 
 #include <childproc/childproc.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-extern char** environ;
 
 namespace bench {
 namespace {
@@ -136,47 +129,8 @@ void uv_more(Job& job) {
 // with poll, and waits, one child at a time
 std::string posix_spawn_capture(const Job& job) {
   char* argv[] = {const_cast<char*>(job.file.c_str()), const_cast<char*>(job.arg.c_str()), nullptr};
-  int in[2];
-  int out[2];
-  int err[2];
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
-    die("pipe2: " + std::string(std::strerror(errno)));
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv[0], &fa, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(in[0]);
-  ::close(out[1]);
-  ::close(err[1]);
-  ::close(in[1]);
-  if (rc != 0) die("posix_spawn: " + std::string(std::strerror(rc)));
   std::string captured;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open = 2;
-  char buf[4096];
-  while (open > 0) {
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      die("poll: " + std::string(std::strerror(errno)));
-    }
-    for (auto& p : fds) {
-      if (p.fd < 0 || p.revents == 0) continue;
-      const ssize_t n = ::read(p.fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        ::close(p.fd);
-        p.fd = -1;
-        --open;
-      } else if (p.fd == out[0]) {
-        captured.append(buf, static_cast<std::size_t>(n));
-      }
-    }
-  }
-  expect_exit0(wait_child(pid), "requests-threads");
+  expect_exit0(posix_spawn_pipes(argv, &captured, nullptr), "requests-threads");
   return captured;
 }
 

@@ -95,32 +95,29 @@ SpawnSample raw_uv_spawn_once(uv_loop_t* loop, const char* file) {
   return s;
 }
 
-SpawnSample posix_spawn_pipes_once(const char* file) {
-  SpawnSample s;
-  char* argv[] = {const_cast<char*>(file), nullptr};
-  const auto t0 = Clock::now();
+int posix_spawn_pipes(char* const argv[], std::string* out, double* spawn_us) {
   int in[2];
-  int out[2];
+  int o[2];
   int err[2];
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(o, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
     die("pipe2: " + std::string(std::strerror(errno)));
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, o[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   pid_t pid = -1;
   const auto t1 = Clock::now();
-  const int rc = ::posix_spawn(&pid, file, &fa, nullptr, argv, environ);
-  const auto t2 = Clock::now();
+  const int rc = ::posix_spawn(&pid, argv[0], &fa, nullptr, argv, environ);
+  if (spawn_us != nullptr) *spawn_us = us_between(t1, Clock::now());
   posix_spawn_file_actions_destroy(&fa);
   ::close(in[0]);
-  ::close(out[1]);
+  ::close(o[1]);
   ::close(err[1]);
   ::close(in[1]);  // the child gets EOF on stdin
   if (rc != 0) die("posix_spawn: " + std::string(std::strerror(rc)));
   // Read stdout and stderr to EOF, as the loop-based rows do.
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  pollfd fds[2] = {{o[0], POLLIN, 0}, {err[0], POLLIN, 0}};
   int open = 2;
   char buf[65536];
   while (open > 0) {
@@ -136,14 +133,21 @@ SpawnSample posix_spawn_pipes_once(const char* file) {
         ::close(p.fd);
         p.fd = -1;
         --open;
+      } else if (out != nullptr && &p == &fds[0]) {
+        out->append(buf, static_cast<std::size_t>(n));
       }
     }
   }
-  const int st = wait_child(pid);
-  const auto t3 = Clock::now();
+  return wait_child(pid);
+}
+
+SpawnSample posix_spawn_pipes_once(const char* file) {
+  SpawnSample s;
+  char* argv[] = {const_cast<char*>(file), nullptr};
+  const auto t0 = Clock::now();
+  const int st = posix_spawn_pipes(argv, nullptr, &s.blocked_us);
+  s.total_us = us_between(t0, Clock::now());
   expect_exit0(st, "posix_spawn");
-  s.total_us = us_between(t0, t3);
-  s.blocked_us = us_between(t1, t2);
   return s;
 }
 
