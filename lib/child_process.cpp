@@ -357,6 +357,7 @@ void ChildProcess::release_user_streams(const SpawnPlan& plan, int err) {
       s.stream()->destroy();  // the child has the pipe now; the parent lets go of it
     } else {
       set_blocking(s.stream()->fd(), false);
+      detail::StreamAccess::give(*s.stream(), false);
     }
   }
 }
@@ -397,6 +398,11 @@ bool ChildProcess::start_background(const SpawnPlan& plan, std::vector<detail::P
   }
   job.release();  // deleted when its async handle has closed, after on_launched()
   launching_ = true;
+  // A stream given as stdio belongs to the child from now on: its own owner must not
+  // start reading it (that child's SpawnEvent may come before this launch is done).
+  for (const Stdio& s : plan.stdio) {
+    if (s.kind() == Stdio::Kind::stream) detail::StreamAccess::give(*s.stream(), true);
+  }
   attach_streams(plan, ends);
   // Writes wait in the queue until the child is known to run: if the launch fails they
   // are cancelled (ECANCELED), never reported written into a pipe nobody reads.

@@ -276,6 +276,7 @@ void Stream::update_poll() {
   if (readable_ && started_ && !paused_) want |= UV_READABLE;
   if (writable_ && writing() && !held_) want |= UV_WRITABLE;
   if (ref_while_writing_ && !user_ref_) apply_ref();
+  if (given_) want = 0;
   if (want == poll_events_) return;
   if (want == 0) {
     poll_events_ = 0;

@@ -42,6 +42,12 @@ struct StreamAccess {
     s.held_ = hold;
     if (!hold) s.update_poll();
   }
+  /// While given, the stream is another child's stdio being launched: the parent
+  /// neither reads nor writes it (given back when that launch fails).
+  static void give(Stream& s, bool given) {
+    s.given_ = given;
+    s.update_poll();
+  }
   /// Queued writes keep the loop alive even while the stream is unref'd.
   static void ref_while_writing(Stream& s) noexcept {
     s.ref_while_writing_ = true;

@@ -194,7 +194,8 @@ private:
   bool need_drain_ = false;
   bool finish_pending_ = false;
   bool write_error_reported_ = false;
-  bool held_ = false;  // writes wait queued: the child is still being launched
+  bool held_ = false;   // writes wait queued: the child is still being launched
+  bool given_ = false;  // handed to a child being launched as its stdio: not read here
   bool user_ref_ = true;
   bool ref_while_writing_ = false;  // an IPC channel: queued writes keep the loop alive
   std::size_t pipe_pages_ = 0;      // pages this stream's pipe took from the budget
