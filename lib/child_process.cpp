@@ -10,6 +10,7 @@
 #include <childproc/child_process.hpp>
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -33,6 +34,7 @@ struct PipeEnds {
   bool readable = false;
   bool writable = false;
   bool socket = false;
+  bool tty = false;  // a pty: `parent` its master, `child` its slave
   std::size_t pipe_pages = 0;
 };
 }  // namespace detail
@@ -56,6 +58,8 @@ struct SpawnPlan {
   std::stop_token stop_token;
   std::size_t max_message = kDefaultMaxMessage;
   bool background_launch = false;
+  std::optional<int> pty_slot;  // the lowest Stdio::pty() slot
+  TerminalSize terminal_size;
 };
 
 namespace detail {
@@ -168,7 +172,22 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
                               inspect(options.serialization));
   }
 
-  if (options.env || ipc_slot) {
+  std::optional<int> pty_slot;
+  for (std::size_t i = 0; i < options.stdio.size(); ++i) {
+    if (options.stdio[i].kind() != Stdio::Kind::pty) continue;
+    if (i >= 3) {
+      throw InvalidArgument("ERR_INVALID_ARG_VALUE",
+                            "The property 'options.stdio[" + std::to_string(i) +
+                                "]' is a pty, which only fds 0-2 can be. Received pty");
+    }
+    if (!pty_slot) pty_slot = static_cast<int>(i);
+  }
+  // A terminal emulator tells its programs what it is; without TERM many of them
+  // (colours, curses) assume the least.
+  const bool add_term =
+      pty_slot && (options.env ? options.env->count("TERM") == 0 : std::getenv("TERM") == nullptr);
+
+  if (options.env || ipc_slot || add_term) {
     std::vector<std::string> env;
     if (!options.env) {
       for (char** e = environ; *e != nullptr; ++e)
@@ -202,6 +221,7 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
       env.push_back("NODE_CHANNEL_FD=" + std::to_string(*ipc_slot));
       env.push_back("NODE_CHANNEL_SERIALIZATION_MODE=json");
     }
+    if (add_term) env.emplace_back("TERM=xterm-256color");
     plan.env = std::move(env);
   }
 
@@ -243,6 +263,8 @@ SpawnPlan plan_spawn(uv_loop_t* loop, std::string_view file, const std::vector<s
   plan.stop_token = options.stop_token;
   plan.max_message = options.max_message;
   plan.background_launch = options.background_launch;
+  plan.pty_slot = pty_slot;
+  if (options.terminal_size) plan.terminal_size = *options.terminal_size;
   return plan;
 }
 
@@ -268,6 +290,34 @@ int make_pipe(std::size_t index, bool socket, detail::PipeEnds& ends) {
     if (index != 0) ends.pipe_pages = detail::StreamAccess::enlarge_pipe(p[0]);
   }
   return 0;  // the parent's end becomes non-blocking in uv_poll_init, once
+}
+
+// A pseudo-terminal pair, both ends CLOEXEC (another thread may be spawning), sized.
+// The kernel's default termios is the sane one a terminal starts with: canonical
+// input, echo, signals from Ctrl-C/Ctrl-Z/Ctrl-\, "\n" out as "\r\n".
+int make_pty(const TerminalSize& size, detail::PipeEnds& ends) {
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return -errno;
+  int slave = -1;
+  if (::grantpt(master) == 0 && ::unlockpt(master) == 0) {
+#ifdef TIOCGPTPEER
+    slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+#endif
+    char name[128];
+    if (slave < 0 && ::ptsname_r(master, name, sizeof name) == 0)  // before Linux 4.13
+      slave = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  }
+  winsize ws{};
+  ws.ws_col = size.columns;
+  ws.ws_row = size.rows;
+  if (slave < 0 || ::ioctl(master, TIOCSWINSZ, &ws) != 0) {
+    const int err = errno != 0 ? -errno : UV_EIO;
+    if (slave >= 0) ::close(slave);
+    ::close(master);
+    return err;
+  }
+  ends = {master, slave, true, true, false, true};
+  return 0;
 }
 
 bool cwd_is_bad(const std::string& cwd) {
@@ -304,7 +354,9 @@ void ChildProcess::start(const SpawnPlan& plan) {
   kill_signal_ = plan.kill_signal;
   force_kill_after_ = plan.force_kill_after;
   close_timeout_ = plan.close_timeout;
-  detached_ = plan.detached;
+  // A pty's child leads a session, so its own process group too.
+  detached_ = plan.detached || plan.pty_slot.has_value();
+  pty_slot_ = plan.pty_slot;
   self_ = shared_from_this();
 
   uv_timer_init(loop_, &defer_);
@@ -481,6 +533,14 @@ int ChildProcess::plumb_stdio(const SpawnPlan& plan, std::vector<detail::PipeEnd
         containers[i].flags = UV_INHERIT_FD;
         containers[i].data.fd = s.fd_number();
         break;
+      case Stdio::Kind::pty:
+        // One terminal for every pty slot: made at the first, whose end the parent keeps.
+        if (static_cast<int>(i) == plan.pty_slot) {
+          if (int err = make_pty(plan.terminal_size, ends[i]); err != 0) return err;
+        }
+        containers[i].flags = UV_INHERIT_FD;
+        containers[i].data.fd = ends[static_cast<std::size_t>(*plan.pty_slot)].child;
+        break;
       case Stdio::Kind::stream:
         // The two children share one open file description, so its O_NONBLOCK (the
         // parent's setting) would reach the new child too: children get blocking stdio.
@@ -527,18 +587,20 @@ detail::LaunchPlan ChildProcess::launch_plan(const SpawnPlan& plan,
     cgroup_ = detail::Cgroup::create(guarded_);
     tree_ = cgroup_ ? TreeMechanism::cgroup : TreeMechanism::process_group;
   }
-  return detail::LaunchPlan{file_.c_str(),
-                            argv.data(),
-                            envp.empty() ? nullptr : envp.data(),
-                            plan.cwd ? plan.cwd->c_str() : nullptr,
-                            path.c_str(),
-                            &containers,
-                            plan.uid,
-                            plan.gid,
-                            plan.detached,
-                            tree_ == TreeMechanism::process_group,
-                            plan.die_with_parent,
-                            cgroup_ ? cgroup_->procs_fd() : -1};
+  return detail::LaunchPlan{
+      file_.c_str(),
+      argv.data(),
+      envp.empty() ? nullptr : envp.data(),
+      plan.cwd ? plan.cwd->c_str() : nullptr,
+      path.c_str(),
+      &containers,
+      plan.uid,
+      plan.gid,
+      plan.detached,
+      tree_ == TreeMechanism::process_group,
+      plan.die_with_parent,
+      cgroup_ ? cgroup_->procs_fd() : -1,
+      plan.pty_slot ? containers[static_cast<std::size_t>(*plan.pty_slot)].data.fd : -1};
 }
 
 void ChildProcess::on_watch_exit(void* owner, int64_t status, int term_signal, int error) {
@@ -611,6 +673,10 @@ void ChildProcess::fail(const SpawnPlan& plan, int err, std::vector<detail::Pipe
       stdio_[i] = detail::StreamAccess::create_closed(loop_, i != 0 || both, i == 0 || both);
     } else if (plan.stdio[i].kind() == Stdio::Kind::ipc) {
       channel_ = detail::ChannelAccess::create_closed(loop_);
+    } else if (plan.stdio[i].kind() == Stdio::Kind::pty) {
+      const auto first = static_cast<std::size_t>(*plan.pty_slot);
+      stdio_[i] =
+          i == first ? detail::StreamAccess::create_closed(loop_, true, true) : stdio_[first];
     }
   }
   set_spawn_error(plan, err);
@@ -656,12 +722,18 @@ void ChildProcess::attach_streams(const SpawnPlan& plan,
       continue;
     }
     detail::StreamAccess::owns_pipe_pages(*stdio_[i], e.pipe_pages);
+    if (e.tty) detail::StreamAccess::mark_terminal(*stdio_[i]);
     if (e.readable) {
       ++closes_needed_;
       // This object lives until CloseEvent, which waits for this stream's close; a raw
       // pointer fits in std::function's own storage, where a weak_ptr would allocate.
       detail::StreamAccess::on_close(*stdio_[i], [self = this] { self->maybe_close(); });
     }
+  }
+  // The terminal's other slots are the same stream (counted once for CloseEvent).
+  for (std::size_t i = 0; i < n; ++i) {
+    if (plan.stdio[i].kind() == Stdio::Kind::pty)
+      stdio_[i] = stdio_[static_cast<std::size_t>(*plan.pty_slot)];
   }
 }
 
@@ -729,8 +801,10 @@ void ChildProcess::on_exit(int64_t status, int term_signal, int error) {
   if (tree_ == TreeMechanism::none) release_stop();
   // The child's last messages, and the disconnect its exit caused, come before exit.
   if (channel_) detail::ChannelAccess::drain(*channel_);
-  // As Node: nothing written to stdin now can reach the child.
-  if (!stdio_.empty() && stdio_[0]) stdio_[0]->destroy();
+  // As Node: nothing written to stdin now can reach the child. A terminal stays: it
+  // still has output to read, and what is typed may reach a grandchild holding it.
+  if (!stdio_.empty() && stdio_[0] && !detail::StreamAccess::is_terminal(*stdio_[0]))
+    stdio_[0]->destroy();
   emit(ExitEvent{exit_code_, signal_code_});
   for (auto& s : stdio_) {
     if (s && s->readable()) detail::StreamAccess::flush(*s);
@@ -973,6 +1047,25 @@ void ChildProcess::unref() noexcept {
     if (s) s->unref();
   }
   if (channel_) channel_->unref();
+}
+
+const std::shared_ptr<Stream>& ChildProcess::terminal() const noexcept {
+  static const std::shared_ptr<Stream> none;
+  return pty_slot_ ? stdio(static_cast<std::size_t>(*pty_slot_)) : none;
+}
+
+bool ChildProcess::resize_terminal(unsigned short columns, unsigned short rows) {
+  if (!pty_slot_) {
+    throw std::logic_error("resize_terminal() needs a child spawned with a Stdio::pty() slot");
+  }
+  const auto& t = terminal();
+  if (!t || t->closed()) return false;
+  // The kernel sends SIGWINCH to the terminal's foreground process group when the size
+  // changes.
+  winsize ws{};
+  ws.ws_col = columns;
+  ws.ws_row = rows;
+  return ::ioctl(t->fd(), TIOCSWINSZ, &ws) == 0;
 }
 
 Channel& ChildProcess::need_channel(const char* what) const {

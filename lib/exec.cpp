@@ -75,7 +75,9 @@ struct ExecState {
 
   void attach(ChildProcess& c) {
     if (c.std_out()) detail::StreamAccess::set_sink(*c.std_out(), &out);
-    if (c.std_err()) detail::StreamAccess::set_sink(*c.std_err(), &err);
+    // With a pty both are the one terminal: what it showed is `out`.
+    if (c.std_err() && c.std_err() != c.std_out())
+      detail::StreamAccess::set_sink(*c.std_err(), &err);
   }
 
   void finish(ChildProcess& c, ExecError& e) {

@@ -31,6 +31,8 @@ SpawnOptions exec_spawn_options(const O& o, bool shell_default) {
   so.kill_tree = o.kill_tree;
   so.die_with_parent = o.die_with_parent;
   if constexpr (requires { o.background_launch; }) so.background_launch = o.background_launch;
+  if (o.pty) so.stdio = {Stdio::pty(), Stdio::pty(), Stdio::pty()};
+  so.terminal_size = o.terminal_size;
   return so;
 }
 

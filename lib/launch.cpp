@@ -218,8 +218,11 @@ CHILD_SIDE int child_main(void* p) {
   auto* a = static_cast<ChildArgs*>(p);
   const LaunchPlan& plan = *a->plan;
   reset_signals();
-  if (plan.detached) {
+  if (plan.new_session()) {
     if (sys(SYS_setsid) < 0) child_fail(a, errno);
+    // Its own fd number: the child has a copy of the parent's fd table.
+    if (plan.controlling_tty >= 0 && sys(SYS_ioctl, plan.controlling_tty, TIOCSCTTY, 0) != 0)
+      child_fail(a, errno);
   } else if (plan.new_group) {
     if (sys(SYS_setpgid, 0, 0) != 0) child_fail(a, errno);
   }

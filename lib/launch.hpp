@@ -32,6 +32,10 @@ struct LaunchPlan {
   bool new_group = false;        // setpgid(0, 0): kill_tree without a cgroup
   bool die_with_parent = false;  // PR_SET_PDEATHSIG(SIGKILL), then the getppid() re-check
   int cgroup_procs = -1;         // cgroup.procs of the child's own cgroup: joined before exec
+  int controlling_tty = -1;      // a pty's slave (parent's fd): setsid(), then TIOCSCTTY
+
+  /// The child starts a session of its own.
+  bool new_session() const noexcept { return detached || controlling_tty >= 0; }
 };
 
 /// True when the clone launcher is usable: the kernel has CLONE_PIDFD and

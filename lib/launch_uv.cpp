@@ -1,17 +1,18 @@
 // The uv launcher: libuv's uv_spawn (fork + exec), the fallback for kernels without
 // CLONE_PIDFD and for CHILDPROC_LAUNCHER=uv.
 //
-// uv_spawn has no hook for what kill_tree and die_with_parent need in the child before
-// exec (a new process group, joining a cgroup, the death signal). libuv 1.44 forks with
-// glibc's fork(), which runs pthread_atfork child handlers: one handler, registered on
-// the first such spawn, does those steps in the forked child. It acts only when the
-// forking thread is inside our uv_spawn call (a thread-local plan), so forks of the host
+// uv_spawn has no hook for what kill_tree, die_with_parent and a pty need in the child
+// before exec (a new process group, joining a cgroup, the death signal, a controlling
+// terminal). libuv 1.44 forks with glibc's fork(), which runs pthread_atfork child handlers: one
+// handler, registered on the first such spawn, does those steps in the forked child. It acts only
+// when the forking thread is inside our uv_spawn call (a thread-local plan), so forks of the host
 // are untouched.
 #include "fd_floor.hpp"
 #include "launch.hpp"
 
 #include <grp.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -27,7 +28,8 @@ thread_local const LaunchPlan* t_fork_plan = nullptr;
 thread_local pid_t t_fork_parent = 0;
 
 bool needs_hook(const LaunchPlan& plan) noexcept {
-  return (plan.new_group && !plan.detached) || plan.cgroup_procs >= 0 || plan.die_with_parent;
+  return (plan.new_group && !plan.new_session()) || plan.controlling_tty >= 0 ||
+         plan.cgroup_procs >= 0 || plan.die_with_parent;
 }
 
 // In the forked child, before libuv's own set-up. A step that fails ends the child
@@ -35,7 +37,12 @@ bool needs_hook(const LaunchPlan& plan) noexcept {
 void after_fork_in_child() {
   const LaunchPlan* plan = t_fork_plan;
   if (plan == nullptr) return;
-  if (plan->new_group && !plan->detached && ::setpgid(0, 0) != 0) ::_exit(127);
+  if (plan->new_group && !plan->new_session() && ::setpgid(0, 0) != 0) ::_exit(127);
+  // libuv has no step for a controlling terminal: the session is made here (libuv's
+  // own setsid() for UV_PROCESS_DETACHED would then fail, so it is not asked for).
+  if (plan->controlling_tty >= 0 &&
+      (::setsid() < 0 || ::ioctl(plan->controlling_tty, TIOCSCTTY, 0) != 0))
+    ::_exit(127);
   if (plan->cgroup_procs >= 0 && ::write(plan->cgroup_procs, "0", 1) != 1) ::_exit(127);
   if (plan->die_with_parent) {
     // libuv changes the ids later, which would clear the death signal: change them
@@ -81,7 +88,7 @@ int ProcessWatch::start_uv(uv_loop_t* loop, const LaunchPlan& plan) {
   opts.args = const_cast<char**>(plan.argv);
   opts.env = const_cast<char**>(plan.envp);
   opts.cwd = plan.cwd;
-  if (plan.detached) opts.flags |= UV_PROCESS_DETACHED;
+  if (plan.detached && plan.controlling_tty < 0) opts.flags |= UV_PROCESS_DETACHED;
   if (plan.uid) {
     opts.flags |= UV_PROCESS_SETUID;
     opts.uid = static_cast<uv_uid_t>(*plan.uid);

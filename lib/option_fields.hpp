@@ -28,6 +28,7 @@ SpawnOptions common_spawn_fields(const O& o) {
   so.stop_token = o.stop_token;
   so.kill_tree = o.kill_tree;
   so.die_with_parent = o.die_with_parent;
+  so.terminal_size = o.terminal_size;
   return so;
 }
 

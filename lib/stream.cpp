@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <termios.h>
 #include <unistd.h>
 #include <atomic>
 #include <cerrno>
@@ -351,7 +352,9 @@ void Stream::do_read(bool until_empty) {
       if (got < len && !until_empty) break;
       continue;
     }
-    if (n == 0) {
+    // A pty's master reads EIO once every holder of the terminal closed it, after all
+    // it was sent: that is its end of stream.
+    if (n == 0 || (n < 0 && tty_ && errno == EIO)) {
       readable_ = false;
       // An output pipe is closed right after its EndEvent, and uv_close takes it out of
       // epoll: stopping the poll first would only add a second, failing epoll_ctl.
@@ -359,8 +362,8 @@ void Stream::do_read(bool until_empty) {
       end_text();
       emit(EndEvent{});
       if (closing_) break;
-      if (!writable_) {
-        start_close();
+      if (!writable_ || tty_) {
+        start_close();  // a terminal nobody holds: nothing typed can reach anyone
       } else if (!ending_) {
         end();  // Node's allowHalfOpen=false: the peer's end ends ours too
       }
@@ -389,6 +392,7 @@ bool Stream::queue_write(std::string_view view, std::string* owned, WriteCallbac
     defer_write_error(std::move(cb));
     return false;
   }
+  if (tty_ && !view.empty()) line_open_ = view.back() != '\n' && view.back() != '\r';
   std::size_t off = 0;
   if (!has_queued() && !held_ && !view.empty()) {
     iovec iov{const_cast<char*>(view.data()), view.size()};
@@ -495,9 +499,24 @@ void Stream::settle_done() {
 
 void Stream::end() {
   if (!writable()) return;
+  if (tty_) queue_terminal_eof();
   ending_ = true;
   finish_pending_ = true;  // the poll callback finishes once the queue is empty
   update_poll();
+}
+
+// A terminal has no write side to shut: its end of input is a character, which only a
+// canonical-mode reader takes as EOF (a raw-mode one gets the byte, as from a keyboard),
+// and only at the start of a line (else it ends the line, so a second one is needed).
+void Stream::queue_terminal_eof() {
+  termios t{};
+  std::string eof(1, '\x04');
+  if (::tcgetattr(fd_, &t) == 0 && (t.c_lflag & ICANON) != 0) {
+    if (t.c_cc[VEOF] == _POSIX_VDISABLE) return;
+    eof[0] = static_cast<char>(t.c_cc[VEOF]);
+    if (line_open_) eof += eof;
+  }
+  queue_write(eof, nullptr, {});
 }
 
 void Stream::end(std::string_view data) {
@@ -508,8 +527,8 @@ void Stream::end(std::string_view data) {
 void Stream::finish_write_side() {
   if (closing_ || !finish_pending_) return;
   finish_pending_ = false;
-  if (socket_ && readable_) {
-    ::shutdown(fd_, SHUT_WR);
+  if ((socket_ || tty_) && readable_) {
+    if (socket_) ::shutdown(fd_, SHUT_WR);
     writable_ = false;
     update_poll();
     emit(FinishEvent{});

@@ -48,6 +48,9 @@ struct StreamAccess {
     s.given_ = given;
     s.update_poll();
   }
+  /// The stream is a pseudo-terminal's master (Stdio::pty()).
+  static void mark_terminal(Stream& s) noexcept { s.tty_ = true; }
+  static bool is_terminal(const Stream& s) noexcept { return s.tty_; }
   /// Queued writes keep the loop alive even while the stream is unref'd.
   static void ref_while_writing(Stream& s) noexcept {
     s.ref_while_writing_ = true;

@@ -107,10 +107,10 @@ SpawnSyncResult run_sync(std::string_view file, const std::vector<std::string>& 
       throw InvalidArgument("ERR_IPC_SYNC_FORK", "IPC cannot be used with synchronous forks");
     }
   }
-  if (input && so.stdio[0].kind() != Stdio::Kind::pipe) {
+  if (input && so.stdio[0].kind() != Stdio::Kind::pipe && so.stdio[0].kind() != Stdio::Kind::pty) {
     throw InvalidArgument("ERR_INVALID_ARG_VALUE",
                           "The property 'options.input' needs stdin (options.stdio[0]) to be "
-                          "a pipe");
+                          "a pipe or a pty");
   }
 
   // Declared first, so it outlives the loop: libuv's fds must not land on 0-2.
@@ -133,14 +133,24 @@ SpawnSyncResult run_sync(std::string_view file, const std::vector<std::string>& 
   std::optional<Error> error;
   const std::size_t slots = so.stdio.size();
   auto stop_reading = [raw, slots] {
-    for (std::size_t i = 1; i < slots; ++i) {
+    for (std::size_t i = 0; i < slots; ++i) {
       if (const auto& s = raw->stdio(i); s && s->readable()) s->destroy();
     }
   };
+  // Every pty slot is the one terminal: its bytes are collected once, in the first of
+  // slots 1, 2, 0 that is a pty (what it showed is the child's output).
+  std::size_t tty_slot = slots;
+  for (const std::size_t i : {1U, 2U, 0U}) {
+    if (so.stdio[i].kind() == Stdio::Kind::pty) {
+      tty_slot = i;
+      break;
+    }
+  }
   std::vector<std::unique_ptr<detail::Collector>> collectors(so.stdio.size());
   for (std::size_t i = 0; i < collectors.size(); ++i) {
     const auto& s = child->stdio(i);
     if (!s || !s->readable()) continue;
+    if (so.stdio[i].kind() == Stdio::Kind::pty && i != tty_slot) continue;
     collectors[i] = std::make_unique<detail::Collector>(max_buffer, [&, raw] {
       if (!error) error = sync_error(*raw, uv_error(UV_ENOBUFS));
       stop_reading();
@@ -200,7 +210,7 @@ namespace {
 std::string run_exec_sync(std::string_view file, const std::vector<std::string>& args,
                           const ExecSyncOptions& o, bool shell_default, std::string cmd) {
   SpawnOptions so = detail::exec_spawn_options(o, shell_default);
-  so.stdio = o.stdio;
+  if (!o.pty) so.stdio = o.stdio;
   SpawnSyncResult r = run_sync(file, args, std::move(so), o.input, o.max_buffer);
   // As Node's execSync: with the default stdio the child's stderr is shown as well.
   if (o.stdio.empty()) write_all(STDERR_FILENO, r.err);

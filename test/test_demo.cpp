@@ -245,3 +245,26 @@ TEST_CASE_METHOD(LoopFixture,
 }
 
 #endif
+
+#ifdef PTY_CAPTURE
+
+TEST_CASE_METHOD(LoopFixture, "example: pty_capture shows what a terminal would", "[demo]") {
+  Output colour;
+  track(childproc::exec_file(loop(), PTY_CAPTURE, {kHelper + " colour"}, into(colour)));
+  Output size;
+  track(childproc::exec_file(loop(), PTY_CAPTURE, {"stty size", "100", "30"}, into(size)));
+  Output ls;
+  track(childproc::exec_file(loop(), PTY_CAPTURE, {}, into(ls)));
+  run();
+  REQUIRE(colour.calls == 1);
+  CHECK_FALSE(static_cast<bool>(colour.error));
+  CHECK(colour.out == "\\e[31mred\\e[0m\nexit code 0\ncolour: yes\n");
+  CHECK(size.out == "30 100\nexit code 0\ncolour: no\n");
+  // ls in a terminal lists in columns: fewer lines than entries.
+  REQUIRE(ls.calls == 1);
+  CHECK_FALSE(static_cast<bool>(ls.error));
+  CHECK_THAT(ls.out, Catch::Contains("exit code 0\n"));
+  CHECK_THAT(ls.out, Catch::Contains("usr"));
+}
+
+#endif

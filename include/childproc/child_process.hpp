@@ -110,13 +110,23 @@ public:
   /// The full argv, argv[0] included.
   const std::vector<std::string>& spawnargs() const noexcept { return args_; }
 
-  /// The parent's end of fd 0, 1, 2 (null where that slot is not a pipe). After a
+  /// The parent's end of fd 0, 1, 2 (null where that slot is not a pipe or pty). After a
   /// failed spawn they are streams that are already closed: writes fail with EPIPE.
   const std::shared_ptr<Stream>& std_in() const noexcept { return stdio(0); }
   const std::shared_ptr<Stream>& std_out() const noexcept { return stdio(1); }
   const std::shared_ptr<Stream>& std_err() const noexcept { return stdio(2); }
-  /// The parent's end of fd `i`; null where it is not a pipe or out of range.
+  /// The parent's end of fd `i`; null where it is not a pipe or a pty, or out of range.
+  /// Every Stdio::pty() slot gives the same stream, the terminal().
   CHILDPROC_API const std::shared_ptr<Stream>& stdio(std::size_t i) const noexcept;
+
+  /// The pseudo-terminal (Stdio::pty()): one duplex stream, what the child's terminal
+  /// shows to read (EndEvent once every process holding the terminal closed it) and
+  /// what is typed into it to write. Null without a pty slot.
+  CHILDPROC_API const std::shared_ptr<Stream>& terminal() const noexcept;
+  /// Sets the terminal's size; when it changes, the kernel sends SIGWINCH to the
+  /// terminal's foreground process group. False once the terminal is closed. Throws
+  /// std::logic_error for a child without a pty slot.
+  CHILDPROC_API bool resize_terminal(unsigned short columns, unsigned short rows);
 
   /// Sends `signal` (default SIGTERM) to the child. False, and nothing sent, when
   /// there is no live child (spawn failed, or already exited). With kill_tree the
@@ -246,6 +256,7 @@ private:
   std::chrono::milliseconds force_kill_after_{0};
   std::chrono::milliseconds close_timeout_{0};
   bool detached_ = false;
+  std::optional<int> pty_slot_;  // the lowest Stdio::pty() slot, if any
   bool async_used_ = false;
   std::unique_ptr<std::stop_callback<std::function<void()>>> stop_cb_;
   std::function<void()> before_timeout_kill_;  // exec stops reading first, as Node does

@@ -63,6 +63,13 @@ struct ExecOptions {
   /// ExecResult::all (exec_async, and exec() with an ExecResultCallback), as execa's
   /// `all`. What max_buffer kept of each stream, so at most twice max_buffer.
   bool all = false;
+  /// Run the child in a pseudo-terminal (stdin, stdout and stderr all on it), so it
+  /// behaves as in a terminal (colours, line-buffered output, one `ls` entry per
+  /// column) and collect what the terminal showed into `out` (`err` stays empty).
+  /// Output lines end in "\r\n", as a terminal receives them.
+  bool pty = false;
+  /// The terminal's size with `pty` (default 80x24).
+  std::optional<TerminalSize> terminal_size{};
 };
 
 /// What went wrong in an exec; empty (false) on success. Node's exec error object.

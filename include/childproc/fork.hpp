@@ -38,6 +38,8 @@ struct ForkOptions {
   std::stop_token stop_token{};
   bool kill_tree = false;
   bool die_with_parent = false;
+  /// As SpawnOptions: the size of a Stdio::pty() terminal (default 80x24).
+  std::optional<TerminalSize> terminal_size{};
   /// The Node binary: looked up in PATH unless it holds a '/'. Empty: "node".
   std::string exec_path = "node";
   /// Arguments for node itself, before the module ("--max-old-space-size=64").

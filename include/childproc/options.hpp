@@ -33,6 +33,7 @@ public:
     fd,       ///< a parent fd, given by number
     stream,   ///< another child's stdio stream: the kernel connects the two children
     ipc,      ///< Node's IPC channel (a socketpair): messages, not bytes
+    pty,      ///< a pseudo-terminal shared by every slot of 0-2 that asks for it
   };
 
   /// A pipe to the parent: the child's stdio stream in `ChildProcess::stdio(i)`.
@@ -42,6 +43,13 @@ public:
   /// with ChildProcess::send() and MessageEvent (ipc.hpp). At most one slot; its
   /// `ChildProcess::stdio(i)` is null.
   static Stdio ipc() noexcept { return Stdio(Kind::ipc, -1); }
+  /// A pseudo-terminal (fds 0-2 only; an extension: Node has none). Every slot that
+  /// asks for one shares the same terminal, which becomes the child's controlling
+  /// terminal: the child starts a new session, as under `script` or an xterm. The
+  /// parent reads what the terminal shows and types into it through one duplex Stream:
+  /// `stdio(i)` of each pty slot, and `ChildProcess::terminal()`. Its size is
+  /// SpawnOptions::terminal_size; ChildProcess::resize_terminal() changes it.
+  static Stdio pty() noexcept { return Stdio(Kind::pty, -1); }
   /// Nothing: /dev/null for fds 0-2.
   static Stdio ignore() noexcept { return Stdio(Kind::ignore, -1); }
   /// The parent's fd with the same number.
@@ -70,6 +78,12 @@ private:
   Kind kind_;
   int fd_;
   std::shared_ptr<Stream> stream_;
+};
+
+/// A terminal's size in character cells (a pty's TIOCSWINSZ). 0 means unknown.
+struct TerminalSize {
+  unsigned short columns = 80;
+  unsigned short rows = 24;
 };
 
 /// The default of SpawnOptions::max_message and Channel::set_max_message(): 64 MiB.
@@ -135,6 +149,9 @@ struct SpawnOptions {
   /// runs from then. Applies to the clone launcher without an IPC slot; elsewhere (and
   /// if no thread can be started) the launch happens in spawn(), as without it.
   bool background_launch = false;
+  /// The size of the pseudo-terminal of Stdio::pty() slots (default 80x24); ignored
+  /// without one.
+  std::optional<TerminalSize> terminal_size{};
 };
 
 }  // namespace childproc

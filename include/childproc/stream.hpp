@@ -108,7 +108,10 @@ public:
     return write(std::string_view(data), std::move(cb));
   }
   /// Writes what is queued, then closes the write side: the child reads EOF.
-  /// FinishEvent, then CloseEvent (for a stream that is not also readable).
+  /// FinishEvent, then CloseEvent (for a stream that is not also readable). On a
+  /// terminal (Stdio::pty()) the write side cannot be shut: end() types the end-of-file
+  /// character (Ctrl-D; twice when the current line is not empty, so a canonical-mode
+  /// reader sees EOF) and stops writing, and reading goes on.
   CHILDPROC_API void end();
   /// `write(data)` then `end()`.
   CHILDPROC_API void end(std::string_view data);
@@ -166,6 +169,7 @@ private:
   void apply_ref() noexcept;
   void do_write();
   void finish_write_side();
+  void queue_terminal_eof();
   void fail(int err, const char* syscall);
   void defer_write_error(WriteCallback cb);
   void settle_done();
@@ -194,8 +198,10 @@ private:
   bool need_drain_ = false;
   bool finish_pending_ = false;
   bool write_error_reported_ = false;
-  bool held_ = false;   // writes wait queued: the child is still being launched
-  bool given_ = false;  // handed to a child being launched as its stdio: not read here
+  bool held_ = false;       // writes wait queued: the child is still being launched
+  bool given_ = false;      // handed to a child being launched as its stdio: not read here
+  bool tty_ = false;        // a pty's master: EIO reads as the end; end() types Ctrl-D
+  bool line_open_ = false;  // the last byte written was not a line end (tty_)
   bool user_ref_ = true;
   bool ref_while_writing_ = false;  // an IPC channel: queued writes keep the loop alive
   std::size_t pipe_pages_ = 0;      // pages this stream's pipe took from the budget

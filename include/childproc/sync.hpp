@@ -45,8 +45,11 @@ struct SpawnSyncOptions {
   std::stop_token stop_token{};
   bool kill_tree = false;
   bool die_with_parent = false;
-  /// Written to the child's stdin, which is then closed. Needs stdin to be a pipe.
-  /// Without it a piped stdin is closed at once (the child reads EOF).
+  /// As SpawnOptions: the size of a Stdio::pty() terminal (default 80x24).
+  std::optional<TerminalSize> terminal_size{};
+  /// Written to the child's stdin, which is then closed. Needs stdin to be a pipe or
+  /// a pty (whose end is the terminal's end-of-file character, Ctrl-D). Without it a
+  /// piped stdin is closed at once (the child reads EOF).
   std::optional<std::string> input{};
   /// Bytes kept per output stream. Past it the child is terminated, exactly
   /// `max_buffer` bytes are kept and `error` is ENOBUFS (Node counts a total and does
@@ -60,7 +63,8 @@ struct SpawnSyncResult {
   std::optional<int> pid;
   /// One entry per stdio slot: the bytes read from a readable pipe (stdout, stderr,
   /// fd 3+); empty for stdin and non-pipe slots, and for every slot after a failed
-  /// spawn.
+  /// spawn. A pty's bytes (what the terminal showed, echoed input included) are in
+  /// the first of slots 1, 2, 0 that is a pty; its other slots are empty.
   std::vector<std::optional<std::string>> output;
   /// stdout's and stderr's bytes (empty strings where those slots are not pipes).
   std::string out;
@@ -103,7 +107,13 @@ struct ExecSyncOptions {
   std::stop_token stop_token{};
   bool kill_tree = false;
   bool die_with_parent = false;
-  /// Written to the child's stdin, which is then closed.
+  /// As ExecOptions: run the child in a pseudo-terminal (stdin, stdout and stderr) and
+  /// return what it showed. Replaces `stdio`.
+  bool pty = false;
+  /// The terminal's size with `pty` (default 80x24).
+  std::optional<TerminalSize> terminal_size{};
+  /// Written to the child's stdin, which is then closed (with `pty`: typed, then
+  /// Ctrl-D).
   std::optional<std::string> input{};
   /// As SpawnOptions. When empty (the default) stdout and stderr are captured, and
   /// the child's stderr is also written to this process's stderr, as Node does.

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,7 +120,16 @@ int usage() {
             "  out-orphaned N PID  wait until this process's parent is no longer PID,\n"
             "                      then write N pattern bytes to stdout\n"
             "  fd3-raw N           write N bytes 'x' to fd 3 with no newline, then\n"
-            "                      '\\n{\"after\":1}\\n', and exit 0\n");
+            "                      '\\n{\"after\":1}\\n', and exit 0\n"
+            "  tty                 print 'isatty A B C' (fds 0-2), then 'ctty 0|1' (opens\n"
+            "                      /dev/tty), 'foreground 0|1' (its group is the terminal's\n"
+            "                      foreground one), 'leader 0|1' (leads its session)\n"
+            "  winsize             print fd 0's terminal size: 'ROWS COLS'\n"
+            "  winch               print 'ready', wait for SIGWINCH (up to 20 s), print\n"
+            "                      the new size 'ROWS COLS'\n"
+            "  colour              print 'red' in red when stdout is a terminal, else plain\n"
+            "  prompt              print 'name? ' through stdio with no newline and no\n"
+            "                      flush, read a line, print 'hello LINE'\n");
   return 2;
 }
 
@@ -414,6 +424,52 @@ int main(int argc, char** argv) {
       left -= n;
     }
     return write_str(3, "\n{\"after\":1}\n") ? 0 : 3;
+  }
+
+  if (cmd == "tty") {
+    const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (fd >= 0) ::close(fd);
+    std::printf("isatty %d %d %d\nctty %d\nforeground %d\nleader %d\n", ::isatty(0), ::isatty(1),
+                ::isatty(2), fd >= 0 ? 1 : 0, ::tcgetpgrp(0) == ::getpgrp() ? 1 : 0,
+                ::getsid(0) == ::getpid() ? 1 : 0);
+    return 0;
+  }
+
+  if (cmd == "winsize") {
+    winsize ws{};
+    if (::ioctl(0, TIOCGWINSZ, &ws) != 0) return 1;
+    std::printf("%u %u\n", ws.ws_row, ws.ws_col);
+    return 0;
+  }
+
+  if (cmd == "winch") {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGWINCH);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    write_str(1, "ready\n");
+    const timespec limit{20, 0};
+    if (sigtimedwait(&set, nullptr, &limit) != SIGWINCH) return 1;
+    winsize ws{};
+    if (::ioctl(0, TIOCGWINSZ, &ws) != 0) return 1;
+    std::printf("%u %u\n", ws.ws_row, ws.ws_col);
+    return 0;
+  }
+
+  if (cmd == "colour") {
+    std::fputs(::isatty(1) ? "\x1b[31mred\x1b[0m\n" : "red\n", stdout);
+    return 0;
+  }
+
+  if (cmd == "prompt") {
+    // Unflushed on purpose: a terminal's stdio is line-buffered and flushed before a
+    // read; a pipe's would hold it until exit, and the parent would never be asked.
+    std::fputs("name? ", stdout);
+    char line[256];
+    if (std::fgets(line, sizeof line, stdin) == nullptr) return 1;
+    line[std::strcspn(line, "\n")] = '\0';
+    std::printf("hello %s\n", line);
+    return 0;
   }
 
   return usage();
