@@ -15,6 +15,7 @@
 
 using namespace cptest;
 using childproc::CloseEvent;
+using childproc::DataEvent;
 using childproc::ErrorEvent;
 using childproc::ExecError;
 using childproc::ExecOptions;
@@ -468,6 +469,16 @@ const Mode closed_std_mode("closed-0-2", [](const std::vector<std::string>&) -> 
   uv_run(&loop, UV_RUN_DEFAULT);
   say("spawn: exit " + std::to_string(code));
   if (code != 7) ++bad;
+
+  // A pty's master and slave land on the free 0-2 themselves.
+  o.stdio = {Stdio::pty(), Stdio::pty(), Stdio::pty()};
+  std::string shown;
+  auto tty = childproc::spawn(&loop, kHelper, {"tty"}, o);
+  tty->terminal()->on<DataEvent>([&shown](const DataEvent& e) { shown += e.chunk; });
+  tty.reset();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  say("pty: " + shown.substr(0, shown.find('\r')));
+  if (shown.find("isatty 1 1 1\r\nctty 1\r\n") != 0) ++bad;
   if (uv_loop_close(&loop) != 0) ++bad;
 
   // The placeholders are gone: the host's 0-2 are closed again.
@@ -488,7 +499,7 @@ TEST_CASE("a host with fds 0-2 closed: the sync variants and spawn work, 0-2 sta
   INFO(r.out << r.err);
   CHECK_FALSE(r.signal);
   CHECK(r.status == 0);
-  CHECK(r.out == "spawn_sync: status 0\nexec_sync: 'hi\n'\nspawn: exit 7\n");
+  CHECK(r.out == "spawn_sync: status 0\nexec_sync: 'hi\n'\nspawn: exit 7\npty: isatty 1 1 1\n");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 // with pipes. The suite runs on both launchers (meson test --setup uvspawn).
 #include "support.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -451,4 +452,37 @@ TEST_CASE_METHOD(LoopFixture, "pty: bad input gets a clear error", "[pty]") {
   CHECK_THROWS_AS(childproc::spawn_sync(kHelper, {"exit", "0"}, so), childproc::InvalidArgument);
   run();
   CHECK(write_error == std::errc::broken_pipe);
+}
+
+namespace {
+
+// A host that is itself a session leader without a terminal (a daemon): opening a
+// terminal without O_NOCTTY would make it the host's own. After spawning with a pty,
+// the host must still have no controlling terminal.
+const Mode no_ctty_mode("pty-no-ctty", [](const std::vector<std::string>&) -> int {
+  if (::getsid(0) != ::getpid()) return 10;
+  if (int probe = ::open("/dev/tty", O_RDWR | O_CLOEXEC); probe >= 0) return 11;
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0) return 12;
+  std::string shown;
+  auto child = childproc::spawn(&loop, kHelper, {"tty"}, with_pty());
+  child->terminal()->on<DataEvent>([&shown](const DataEvent& e) { shown += e.chunk; });
+  child.reset();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop) != 0) return 13;
+  if (shown != "isatty 1 1 1\r\nctty 1\r\nforeground 1\r\nleader 1\r\n") return 14;
+  if (int probe = ::open("/dev/tty", O_RDWR | O_CLOEXEC); probe >= 0) return 15;
+  return 0;
+});
+
+}  // namespace
+
+TEST_CASE("pty: a host that leads a session without a terminal does not get the child's",
+          "[pty][hostile-host]") {
+  childproc::SpawnSyncOptions o;
+  o.detached = true;  // the host: a session leader with no controlling terminal
+  const auto r = childproc::spawn_sync(self_exe(), {"--mode", "pty-no-ctty"}, o);
+  INFO(r.out << r.err);
+  CHECK_FALSE(r.signal);
+  CHECK(r.status == 0);
 }
