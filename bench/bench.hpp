@@ -92,7 +92,8 @@ void expect_exit0(int st, const char* what);
 /// stderr read to EOF with poll (stdout appended to `out` when set), then waitpid.
 /// Returns the wait status; `spawn_us` (when set) gets the time inside posix_spawn.
 int posix_spawn_pipes(char* const argv[], std::string* out, double* spawn_us);
-SpawnSample childproc_spawn_once(uv_loop_t* loop, const char* file, bool background = false);
+SpawnSample childproc_spawn_once(uv_loop_t* loop, const char* file, bool background = false,
+                                 bool pty = false);
 SpawnSample childproc_exec_file_once(uv_loop_t* loop, const char* file);
 SpawnSample raw_uv_spawn_once(uv_loop_t* loop, const char* file);
 SpawnSample posix_spawn_pipes_once(const char* file);

@@ -1,6 +1,8 @@
 // Sub-commands for section 3, each run in a fresh copy of the harness so its peak RSS
 // (VmHWM, see peak_rss_kib) is that row's own:
 //   collect-childproc WRITER BYTES WARM_BYTES   childproc::exec_file, max_buffer > BYTES
+//   collect-childproc-pty WRITER BYTES WARM_BYTES  the same with ExecOptions::pty (the
+//                                               terminal's "\r\n" turned back into "\n")
 //   collect-uv        WRITER BYTES WARM_BYTES   uv_spawn + uv_read_start into a growing buffer
 //   collect-uv-slab   WRITER BYTES WARM_BYTES   the same, reading into a 64 KiB slab and
 //                                               copying each read into the buffer
@@ -37,10 +39,23 @@ bool output_ok(const char* data, std::size_t size, std::size_t expected) {
   return true;
 }
 
+// A terminal shows each "\n" as "\r\n" (ONLCR). The pattern never has a "\r" right
+// before a "\n" of its own, so dropping every such "\r" gives the written bytes back.
+void undo_onlcr(std::string& shown) {
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < shown.size(); ++i) {
+    if (shown[i] == '\r' && i + 1 < shown.size() && shown[i + 1] == '\n') continue;
+    shown[out++] = shown[i];
+  }
+  shown.resize(out);
+}
+
 /// One collection; returns seconds from the launch until the output is in hand.
-double collect_childproc(uv_loop_t* loop, const std::string& writer, std::size_t bytes) {
+double collect_childproc_with(uv_loop_t* loop, const std::string& writer, std::size_t bytes,
+                              bool pty) {
   childproc::ExecOptions o;
-  o.max_buffer = bytes + (std::size_t{1} << 20);
+  o.pty = pty;
+  o.max_buffer = bytes + bytes / 128 + (std::size_t{1} << 20);
   bool called = false;
   bool ok = false;
   std::string error;
@@ -51,12 +66,21 @@ double collect_childproc(uv_loop_t* loop, const std::string& writer, std::size_t
                          t1 = Clock::now();
                          called = true;
                          if (e) error = e.message();
+                         if (pty) undo_onlcr(out);
                          ok = !e && output_ok(out.data(), out.size(), bytes);
                        });
   uv_run(loop, UV_RUN_DEFAULT);
   if (!called) die("collect-childproc: no callback");
   if (!ok) die("collect-childproc: wrong output " + error);
   return us_between(t0, t1) / 1e6;
+}
+
+double collect_childproc(uv_loop_t* loop, const std::string& writer, std::size_t bytes) {
+  return collect_childproc_with(loop, writer, bytes, false);
+}
+
+double collect_childproc_pty(uv_loop_t* loop, const std::string& writer, std::size_t bytes) {
+  return collect_childproc_with(loop, writer, bytes, true);
 }
 
 double collect_uv_with(uv_loop_t* loop, const std::string& writer, std::size_t bytes, bool slab) {
@@ -90,10 +114,11 @@ int collect_main(const std::string& which, const std::vector<std::string>& args)
   const std::string& writer = args[0];
   const auto bytes = static_cast<std::size_t>(std::strtoull(args[1].c_str(), nullptr, 10));
   const auto warm = static_cast<std::size_t>(std::strtoull(args[2].c_str(), nullptr, 10));
-  auto run = which == "collect-childproc" ? collect_childproc
-             : which == "collect-uv"      ? collect_uv
-             : which == "collect-uv-slab" ? collect_uv_slab
-                                          : nullptr;
+  auto run = which == "collect-childproc"       ? collect_childproc
+             : which == "collect-childproc-pty" ? collect_childproc_pty
+             : which == "collect-uv"            ? collect_uv
+             : which == "collect-uv-slab"       ? collect_uv_slab
+                                                : nullptr;
   if (run == nullptr) die("unknown sub-command " + which);
 
   uv_loop_t loop;

@@ -168,6 +168,8 @@ void section1(const Setup& su) {
                   [=] { return posix_spawn_pipes_once(file); }});
   rows.push_back({"posix_spawn + waitpid, no pipes", [=] { return posix_spawn_plain_once(file); }});
   const std::size_t anchor = 4;
+  rows.push_back({"childproc spawn, a pty on fds 0-2",
+                  [=] { return childproc_spawn_once(loop, file, false, true); }});
   const std::size_t in_process = rows.size();
   rows.push_back({"Node spawn, 3 pipes", {}, {su.node, su.node_script, "seq", "spawn", file}});
   rows.push_back({"Node execFile", {}, {su.node, su.node_script, "seq", "execFile", file}});
@@ -385,6 +387,8 @@ void section3(const Setup& su) {
     std::vector<Row> rows;
     rows.push_back({"childproc exec_file", {su.self, "--child", "collect-childproc", su.writer}});
     rows.push_back(
+        {"childproc exec_file, pty", {su.self, "--child", "collect-childproc-pty", su.writer}});
+    rows.push_back(
         {"raw libuv, reading into the buffer", {su.self, "--child", "collect-uv", su.writer}});
     rows.push_back(
         {"raw libuv, 64 KiB slab + copy", {su.self, "--child", "collect-uv-slab", su.writer}});
@@ -421,7 +425,7 @@ void section3(const Setup& su) {
     }
     // The anchor: the faster of the two raw libuv collectors, at this size.
     const double anchor =
-        std::min(summarize(rows[1].seconds).median, summarize(rows[2].seconds).median);
+        std::min(summarize(rows[2].seconds).median, summarize(rows[3].seconds).median);
     for (const auto& row : rows) {
       if (!row.why.empty()) {
         t.add({row.name, size_name(bytes), "-", row.why});

@@ -40,12 +40,13 @@ void expect_exit0(int st, const char* what) {
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die(std::string(what) + ": child did not exit 0");
 }
 
-SpawnSample childproc_spawn_once(uv_loop_t* loop, const char* file, bool background) {
+SpawnSample childproc_spawn_once(uv_loop_t* loop, const char* file, bool background, bool pty) {
   SpawnSample s;
   std::optional<int> code;
   bool closed = false;
   childproc::SpawnOptions o;
   o.background_launch = background;
+  if (pty) o.stdio = {childproc::Stdio::pty(), childproc::Stdio::pty(), childproc::Stdio::pty()};
   const auto t0 = Clock::now();
   auto child = childproc::spawn(loop, file, {}, o);
   const auto t1 = Clock::now();
