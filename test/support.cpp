@@ -406,4 +406,13 @@ LoopFixture::~LoopFixture() {
     FAIL_CHECK("unexpected message to the UnhandledHandler: " << m);
 }
 
+childproc::ExecCallback into(ExecOutput& o) {
+  return [&o](const childproc::ExecError& e, std::string out, std::string err) {
+    ++o.calls;
+    o.error = e;
+    o.out = std::move(out);
+    o.err = std::move(err);
+  };
+}
+
 }  // namespace cptest

@@ -110,6 +110,16 @@ private:
   std::string path_;
 };
 
+/// What an exec callback was given, and how many times it ran.
+struct ExecOutput {
+  int calls = 0;
+  childproc::ExecError error;
+  std::string out;
+  std::string err;
+};
+/// An ExecCallback that records into `o` (which must outlive the call).
+childproc::ExecCallback into(ExecOutput& o);
+
 /// Records a child's events as strings, in order: "spawn", "exit 0 null",
 /// "exit null SIGTERM", "close -2 null", "error spawn nosuchprog ENOENT".
 struct EventLog {

@@ -8,21 +8,7 @@ using childproc::ExecOptions;
 
 namespace {
 
-struct Output {
-  int calls = 0;
-  ExecError error;
-  std::string out;
-  std::string err;
-};
-
-childproc::ExecCallback into(Output& o) {
-  return [&o](const ExecError& e, std::string out, std::string err) {
-    ++o.calls;
-    o.error = e;
-    o.out = std::move(out);
-    o.err = std::move(err);
-  };
-}
+using Output = ExecOutput;
 
 }  // namespace
 

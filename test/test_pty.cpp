@@ -58,21 +58,6 @@ std::string as_shown(std::string_view written) {
   return out;
 }
 
-struct ExecOut {
-  int calls = 0;
-  ExecError error;
-  std::string out;
-  std::string err;
-  childproc::ExecCallback callback() {
-    return [this](const ExecError& e, std::string o, std::string er) {
-      ++calls;
-      error = e;
-      out = std::move(o);
-      err = std::move(er);
-    };
-  }
-};
-
 }  // namespace
 
 TEST_CASE_METHOD(LoopFixture, "pty: the child's stdio is a terminal that it controls", "[pty]") {
@@ -115,11 +100,11 @@ TEST_CASE_METHOD(LoopFixture, "pty: only the slots that ask for it are the termi
 
 TEST_CASE_METHOD(LoopFixture, "pty: test -t 0 -a -t 1 holds in a terminal, not on pipes", "[pty]") {
   const char* command = "test -t 0 -a -t 1 && echo terminal || echo pipes";
-  ExecOut with, without;
+  ExecOutput with, without;
   ExecOptions o;
   o.pty = true;
-  track(childproc::exec(loop(), command, o, with.callback()));
-  track(childproc::exec(loop(), command, {}, without.callback()));
+  track(childproc::exec(loop(), command, o, into(with)));
+  track(childproc::exec(loop(), command, {}, into(without)));
   run();
   CHECK(with.calls == 1);
   CHECK_FALSE(with.error);
@@ -129,13 +114,13 @@ TEST_CASE_METHOD(LoopFixture, "pty: test -t 0 -a -t 1 holds in a terminal, not o
 }
 
 TEST_CASE_METHOD(LoopFixture, "pty: stty size is 80x24 by default, else terminal_size", "[pty]") {
-  ExecOut standard, sized, helper;
+  ExecOutput standard, sized, helper;
   ExecOptions o;
   o.pty = true;
-  track(childproc::exec(loop(), "stty size", o, standard.callback()));
+  track(childproc::exec(loop(), "stty size", o, into(standard)));
   o.terminal_size = TerminalSize{100, 40};
-  track(childproc::exec(loop(), "stty size", o, sized.callback()));
-  track(childproc::exec_file(loop(), kHelper, {"winsize"}, o, helper.callback()));
+  track(childproc::exec(loop(), "stty size", o, into(sized)));
+  track(childproc::exec_file(loop(), kHelper, {"winsize"}, o, into(helper)));
   run();
   CHECK_FALSE(standard.error);
   CHECK(standard.out == "24 80\r\n");
@@ -179,11 +164,11 @@ TEST_CASE_METHOD(LoopFixture, "pty: resize_terminal sends SIGWINCH and stty size
 }
 
 TEST_CASE_METHOD(LoopFixture, "pty: a child prints colour only on a terminal", "[pty]") {
-  ExecOut tty, pipe;
+  ExecOutput tty, pipe;
   ExecOptions o;
   o.pty = true;
-  track(childproc::exec_file(loop(), kHelper, {"colour"}, o, tty.callback()));
-  track(childproc::exec_file(loop(), kHelper, {"colour"}, {}, pipe.callback()));
+  track(childproc::exec_file(loop(), kHelper, {"colour"}, o, into(tty)));
+  track(childproc::exec_file(loop(), kHelper, {"colour"}, {}, into(pipe)));
   run();
   CHECK(tty.out == "\x1b[31mred\x1b[0m\r\n");
   CHECK(pipe.out == "red\n");
@@ -193,13 +178,13 @@ TEST_CASE_METHOD(LoopFixture, "pty: output written just before the exit is never
   // Many children that write and exit at once: the last bytes are in the terminal when
   // its slave closes, and reading must take them before the EIO.
   constexpr int kChildren = 24;
-  std::vector<ExecOut> small(kChildren), large(4);
+  std::vector<ExecOutput> small(kChildren), large(4);
   ExecOptions o;
   o.pty = true;
   for (auto& r : small)
-    track(childproc::exec_file(loop(), kHelper, {"out", "300"}, o, r.callback()));
+    track(childproc::exec_file(loop(), kHelper, {"out", "300"}, o, into(r)));
   for (auto& r : large)
-    track(childproc::exec_file(loop(), kHelper, {"out", "300000"}, o, r.callback()));
+    track(childproc::exec_file(loop(), kHelper, {"out", "300000"}, o, into(r)));
   run();
   const std::string want_small = as_shown(pattern(0, 300));
   const std::string want_large = as_shown(pattern(0, 300000));
@@ -305,11 +290,11 @@ TEST_CASE_METHOD(LoopFixture, "pty: kill(), kill_tree and timeouts behave as wit
     CHECK(child->killed());
   }
   SECTION("exec timeout") {
-    ExecOut r;
+    ExecOutput r;
     ExecOptions o;
     o.pty = true;
     o.timeout = 200ms;
-    track(childproc::exec_file(loop(), kHelper, {"sleep", "60000"}, o, r.callback()));
+    track(childproc::exec_file(loop(), kHelper, {"sleep", "60000"}, o, into(r)));
     run();
     CHECK(r.calls == 1);
     CHECK(r.error.code == childproc::errc::timed_out);
@@ -417,13 +402,13 @@ TEST_CASE_METHOD(LoopFixture, "pty: many terminals at once leak no fd", "[pty]")
 }
 
 TEST_CASE_METHOD(LoopFixture, "pty: TERM is set when the environment has none", "[pty]") {
-  ExecOut none, given;
+  ExecOutput none, given;
   ExecOptions o;
   o.pty = true;
   o.env = childproc::Env{};
-  track(childproc::exec_file(loop(), kHelper, {"env", "TERM"}, o, none.callback()));
+  track(childproc::exec_file(loop(), kHelper, {"env", "TERM"}, o, into(none)));
   o.env = childproc::Env{{"TERM", "dumb"}};
-  track(childproc::exec_file(loop(), kHelper, {"env", "TERM"}, o, given.callback()));
+  track(childproc::exec_file(loop(), kHelper, {"env", "TERM"}, o, into(given)));
   run();
   CHECK(none.out == "xterm-256color\r\n");
   CHECK(given.out == "dumb\r\n");
