@@ -722,7 +722,10 @@ void ChildProcess::attach_streams(const SpawnPlan& plan,
       continue;
     }
     detail::StreamAccess::owns_pipe_pages(*stdio_[i], e.pipe_pages);
-    if (e.tty) detail::StreamAccess::mark_terminal(*stdio_[i]);
+    if (e.tty) {
+      detail::StreamAccess::mark_terminal(*stdio_[i]);
+      detail::StreamAccess::hold_terminal(*stdio_[i]);
+    }
     if (e.readable) {
       ++closes_needed_;
       // This object lives until CloseEvent, which waits for this stream's close; a raw
@@ -805,6 +808,7 @@ void ChildProcess::on_exit(int64_t status, int term_signal, int error) {
   // still has output to read, and what is typed may reach a grandchild holding it.
   if (!stdio_.empty() && stdio_[0] && !detail::StreamAccess::is_terminal(*stdio_[0]))
     stdio_[0]->destroy();
+  if (const auto& t = terminal(); t && !t->closed()) detail::StreamAccess::release_terminal(*t);
   emit(ExitEvent{exit_code_, signal_code_});
   for (auto& s : stdio_) {
     if (s && s->readable()) detail::StreamAccess::flush(*s);

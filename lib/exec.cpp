@@ -69,7 +69,7 @@ struct ExecState {
   // that inherited the pipes closes them, and no byte past the decision is kept.
   static void stop_reading(ChildProcess& c) {
     for (const auto& s : {c.std_out(), c.std_err()}) {
-      if (s) s->destroy();
+      if (s) detail::StreamAccess::stop_reading(*s);
     }
   }
 

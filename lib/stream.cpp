@@ -357,12 +357,16 @@ void Stream::do_read(bool until_empty) {
     if (n == 0 || (n < 0 && tty_ && errno == EIO)) {
       readable_ = false;
       // An output pipe is closed right after its EndEvent, and uv_close takes it out of
-      // epoll: stopping the poll first would only add a second, failing epoll_ctl.
-      if (writable_) update_poll();
+      // epoll: stopping the poll first would only add a second, failing epoll_ctl. A
+      // terminal's hangup stays readable (level-triggered) while it is held open.
+      if (writable_ || tty_) update_poll();
       end_text();
       emit(EndEvent{});
       if (closing_) break;
-      if (!writable_ || tty_) {
+      if (tty_ && hold_at_end_) {
+        // Nobody holds the terminal, but the child may live on: closing the master now
+        // would hang it up (SIGHUP). It closes at the exit (release_terminal).
+      } else if (!writable_ || tty_) {
         start_close();  // a terminal nobody holds: nothing typed can reach anyone
       } else if (!ending_) {
         end();  // Node's allowHalfOpen=false: the peer's end ends ours too
@@ -432,6 +436,10 @@ void Stream::do_write() {
     ssize_t n = write_no_sigpipe(fd_, iov, cnt, socket_);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (tty_ && errno == EIO) {
+        end_terminal_writes();  // older kernels: nobody holds the terminal any more
+        return;
+      }
       fail(-errno, "write");
       return;
     }
@@ -517,6 +525,28 @@ void Stream::queue_terminal_eof() {
     if (line_open_) eof += eof;
   }
   queue_write(eof, nullptr, {});
+}
+
+// A terminal that refuses writes (EIO) may still hold output to read: its write side
+// ends, as a pipe's would with EPIPE, but the stream is not closed.
+void Stream::end_terminal_writes() {
+  writable_ = false;
+  finish_pending_ = false;
+  need_drain_ = false;
+  queued_bytes_ = 0;
+  settle_done();
+  if (writes_) {
+    auto queued = std::move(writes_->queue);
+    for (auto& p : queued) {
+      if (!p.cb) continue;
+      try {
+        p.cb(uv_error(UV_EPIPE));
+      } catch (...) {
+        detail::report_listener_exception();
+      }
+    }
+  }
+  update_poll();
 }
 
 void Stream::end(std::string_view data) {

@@ -51,6 +51,28 @@ struct StreamAccess {
   /// The stream is a pseudo-terminal's master (Stdio::pty()).
   static void mark_terminal(Stream& s) noexcept { s.tty_ = true; }
   static bool is_terminal(const Stream& s) noexcept { return s.tty_; }
+  /// A terminal stays open after its end (EIO) until release_terminal(): closing the
+  /// master hangs the terminal up, which would SIGHUP a child that merely closed its
+  /// stdio and runs on.
+  static void hold_terminal(Stream& s) noexcept { s.hold_at_end_ = true; }
+  /// The child exited: the terminal closes at its end, now if that already came (or if
+  /// stop_reading() was called).
+  static void release_terminal(Stream& s) {
+    s.hold_at_end_ = false;
+    if (!s.closing_ && (!s.readable_ || s.close_at_release_)) s.start_close();
+  }
+  /// Its owner wants no more of its data (exec's max_buffer or timeout, an error): a
+  /// pipe is closed now. A held terminal is not (that would SIGHUP the child before it
+  /// could act on `kill_signal`): its data goes on being read and not collected, and it
+  /// closes at the child's exit.
+  static void stop_reading(Stream& s) {
+    if (!s.tty_ || !s.hold_at_end_) {
+      s.destroy();
+      return;
+    }
+    s.sink_ = nullptr;
+    s.close_at_release_ = true;
+  }
   /// Queued writes keep the loop alive even while the stream is unref'd.
   static void ref_while_writing(Stream& s) noexcept {
     s.ref_while_writing_ = true;

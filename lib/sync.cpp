@@ -134,7 +134,7 @@ SpawnSyncResult run_sync(std::string_view file, const std::vector<std::string>& 
   const std::size_t slots = so.stdio.size();
   auto stop_reading = [raw, slots] {
     for (std::size_t i = 0; i < slots; ++i) {
-      if (const auto& s = raw->stdio(i); s && s->readable()) s->destroy();
+      if (const auto& s = raw->stdio(i); s && s->readable()) detail::StreamAccess::stop_reading(*s);
     }
   };
   // Every pty slot is the one terminal: its bytes are collected once, in the first of

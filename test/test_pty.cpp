@@ -471,3 +471,59 @@ TEST_CASE("pty: a host that leads a session without a terminal does not get the 
   CHECK_FALSE(r.signal);
   CHECK(r.status == 0);
 }
+
+TEST_CASE_METHOD(LoopFixture, "pty: a child that closes its terminal and runs on is not hung up",
+                 "[pty]") {
+  // Every holder of the terminal closed it: the parent reads its end, but the child
+  // still runs, and closing the master now would send it SIGHUP. It must be able to
+  // finish: it exits 5 when told (SIGUSR1) after the parent saw the end.
+  auto child =
+      track(childproc::spawn(loop(), "/bin/sh",
+                             {"-c",
+                              "trap 'exit 5' USR1; echo closing; exec </dev/null >/dev/null 2>&1; "
+                              "while :; do sleep 1; done"},
+                             with_pty()));
+  Screen screen;
+  screen.attach(*child->terminal());
+  child->terminal()->on<EndEvent>([&](const EndEvent&) { CHECK(child->kill(SIGUSR1)); });
+  EventLog log;
+  log.attach(*child);
+  run();
+  CHECK(screen.text == "closing\r\n");
+  CHECK(screen.ends == 1);
+  CHECK(screen.errors == 0);
+  CHECK(log.events == std::vector<std::string>{"spawn", "exit 5 null", "close 5 null"});
+}
+
+TEST_CASE_METHOD(LoopFixture,
+                 "pty: max_buffer stops the collection but the child gets kill_signal, not a "
+                 "hangup",
+                 "[pty]") {
+  // The shell traps SIGTERM before it prints past max_buffer: it must get to run its
+  // trap (exit 3). Closing the terminal at the decision would SIGHUP it first.
+  const char* script = "trap 'exit 3' TERM; echo 0123456789; while :; do sleep 1; done";
+  SECTION("exec") {
+    ExecOutput r;
+    ExecOptions o;
+    o.pty = true;
+    o.max_buffer = 5;
+    track(childproc::exec(loop(), script, o, into(r)));
+    run();
+    CHECK(r.calls == 1);
+    CHECK(r.error.code == childproc::errc::max_buffer_exceeded);
+    CHECK(r.error.exit_code == 3);
+    CHECK_FALSE(r.error.signal);
+    CHECK(r.out == "01234");
+  }
+  SECTION("spawn_sync") {
+    childproc::SpawnSyncOptions o;
+    o.stdio = {Stdio::pty(), Stdio::pty(), Stdio::pty()};
+    o.max_buffer = 5;
+    const auto r = childproc::spawn_sync("/bin/sh", {"-c", script}, o);
+    REQUIRE(r.error);
+    CHECK(r.error->code == std::errc::no_buffer_space);
+    CHECK(r.status == 3);
+    CHECK_FALSE(r.signal);
+    CHECK(r.out == "01234");
+  }
+}

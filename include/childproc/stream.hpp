@@ -170,6 +170,7 @@ private:
   void do_write();
   void finish_write_side();
   void queue_terminal_eof();
+  void end_terminal_writes();
   void fail(int err, const char* syscall);
   void defer_write_error(WriteCallback cb);
   void settle_done();
@@ -198,10 +199,12 @@ private:
   bool need_drain_ = false;
   bool finish_pending_ = false;
   bool write_error_reported_ = false;
-  bool held_ = false;       // writes wait queued: the child is still being launched
-  bool given_ = false;      // handed to a child being launched as its stdio: not read here
-  bool tty_ = false;        // a pty's master: EIO reads as the end; end() types Ctrl-D
-  bool line_open_ = false;  // the last byte written was not a line end (tty_)
+  bool held_ = false;              // writes wait queued: the child is still being launched
+  bool given_ = false;             // handed to a child being launched as its stdio: not read here
+  bool tty_ = false;               // a pty's master: EIO reads as the end; end() types Ctrl-D
+  bool line_open_ = false;         // the last byte written was not a line end (tty_)
+  bool hold_at_end_ = false;       // tty_: stays open after its end until the child exits
+  bool close_at_release_ = false;  // tty_: its owner stopped reading; close at the exit
   bool user_ref_ = true;
   bool ref_while_writing_ = false;  // an IPC channel: queued writes keep the loop alive
   std::size_t pipe_pages_ = 0;      // pages this stream's pipe took from the budget
