@@ -533,20 +533,26 @@ void Stream::end_terminal_writes() {
   writable_ = false;
   finish_pending_ = false;
   need_drain_ = false;
-  queued_bytes_ = 0;
+  cancel_writes(uv_error(UV_EPIPE));
+  update_poll();
+}
+
+// Written callbacks get success, queued ones `ec`, and the queue is emptied.
+void Stream::cancel_writes(std::error_code ec) {
   settle_done();
   if (writes_) {
+    // Moved out first: a callback that writes again must not touch the list being read.
     auto queued = std::move(writes_->queue);
     for (auto& p : queued) {
       if (!p.cb) continue;
       try {
-        p.cb(uv_error(UV_EPIPE));
+        p.cb(ec);
       } catch (...) {
         detail::report_listener_exception();
       }
     }
   }
-  update_poll();
+  queued_bytes_ = 0;
 }
 
 void Stream::end(std::string_view data) {
@@ -604,21 +610,7 @@ void Stream::on_closed() {
   readable_ = false;
   writable_ = false;
   end_text();
-  const std::error_code cancelled = uv_error(UV_ECANCELED);
-  settle_done();
-  if (writes_) {
-    // Moved out first: a callback that writes again must not touch the list being read.
-    auto queued = std::move(writes_->queue);
-    for (auto& p : queued) {
-      if (!p.cb) continue;
-      try {
-        p.cb(cancelled);
-      } catch (...) {
-        detail::report_listener_exception();
-      }
-    }
-  }
-  queued_bytes_ = 0;
+  cancel_writes(uv_error(UV_ECANCELED));
   emit(CloseEvent{});
   if (on_close_) {
     auto fn = std::move(on_close_);

@@ -171,6 +171,7 @@ private:
   void finish_write_side();
   void queue_terminal_eof();
   void end_terminal_writes();
+  void cancel_writes(std::error_code ec);
   void fail(int err, const char* syscall);
   void defer_write_error(WriteCallback cb);
   void settle_done();
