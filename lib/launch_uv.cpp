@@ -3,10 +3,10 @@
 //
 // uv_spawn has no hook for what kill_tree, die_with_parent and a pty need in the child
 // before exec (a new process group, joining a cgroup, the death signal, a controlling
-// terminal). libuv 1.44 forks with glibc's fork(), which runs pthread_atfork child handlers: one
-// handler, registered on the first such spawn, does those steps in the forked child. It acts only
-// when the forking thread is inside our uv_spawn call (a thread-local plan), so forks of the host
-// are untouched.
+// terminal). libuv 1.44 forks with glibc's fork(), which runs pthread_atfork child
+// handlers: one handler, registered on the first such spawn, does those steps in the
+// forked child. It acts only when the forking thread is inside our uv_spawn call (a
+// thread-local plan), so forks of the host are untouched.
 #include "fd_floor.hpp"
 #include "launch.hpp"
 

@@ -367,7 +367,7 @@ void Stream::do_read(bool until_empty) {
         // Nobody holds the terminal, but the child may live on: closing the master now
         // would hang it up (SIGHUP). It closes at the exit (release_terminal).
       } else if (!writable_ || tty_) {
-        start_close();  // a terminal nobody holds: nothing typed can reach anyone
+        start_close();  // a terminal whose child has exited: typing reaches nobody
       } else if (!ending_) {
         end();  // Node's allowHalfOpen=false: the peer's end ends ours too
       }
